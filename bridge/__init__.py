@@ -1,0 +1,1 @@
+"""The wire protocol, the ZeroMQ transport and the ML-Agents control plane."""

@@ -1,0 +1,1 @@
+"""Skeletons, cameras, pose sources, the built-in player and the dataset store."""

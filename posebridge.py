@@ -1,0 +1,47 @@
+"""The `posebridge` command: a thin click layer over the library functions in each package.
+
+Subcommands are imported lazily, so `posebridge pairs` does not pay for importing torch or Qt.
+Each package owns its commands in its own `cli.py`; this table only names them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+
+import click
+
+__version__ = "0.1.0"
+
+# name -> "module:attribute" of a click command.
+COMMANDS: dict[str, str] = {
+    "pairs": "generator.cli:pairs",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group whose subcommands are imported only when invoked (or listed in --help)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(COMMANDS))
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMMANDS:
+            module, attr = COMMANDS[name].split(":")
+            return getattr(importlib.import_module(module), attr)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="posebridge")
+@click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
+def main(verbose: int) -> None:
+    """Synthetic 2D/3D human keypoints and the stereo 2D->3D label generator."""
+    from rich.logging import RichHandler
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False)], force=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""A PySide6 desktop viewer for posebridge datasets."""

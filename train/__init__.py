@@ -1,0 +1,1 @@
+"""Lifting networks, geometric search, data mixing, training and evaluation."""
