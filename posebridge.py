@@ -16,6 +16,17 @@ __version__ = "0.1.0"
 # name -> "module:attribute" of a click command.
 COMMANDS: dict[str, str] = {
     "pairs": "generator.cli:pairs",
+    "generate": "bridge.cli:generate",
+    "inspect": "bridge.cli:inspect",
+    "export": "bridge.cli:export",
+    "schema": "bridge.cli:schema",
+    "keys": "bridge.cli:keys",
+    "train": "train.cli:train",
+    "evaluate": "train.cli:evaluate",
+    "label": "train.cli:label",
+    "import-videopose3d": "train.cli:import_videopose3d_command",
+    "view": "pyside.cli:view",
+    "demo": "train.cli:demo",
 }
 
 

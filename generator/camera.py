@@ -46,9 +46,34 @@ def intrinsics_from_fov(fov_x_deg, width, height, dtype=np.float64) -> np.ndarra
     return intrinsics_matrix(f, f, np.asarray(width) / 2.0, np.asarray(height) / 2.0, dtype=dtype)
 
 
+def transform_components(p, R, t, out: np.ndarray | None = None) -> np.ndarray:
+    """R p + t on points stored as components: the core of `world_to_camera`, for any layout.
+
+    `p` (3, *S) holds the x, y, z arrays; `R` (3, 3, ...) and `t` (3, ...) broadcast against S
+    (e.g. R (3, 3, N) and t (3, N) for S = (J, N), one camera per column). Returns (3, *S),
+    written into `out` when given (which must not overlap `p`).
+    """
+    p = np.asarray(p)
+    R = np.asarray(R)
+    t = np.asarray(t)
+    if out is None:
+        shape = (3,) + np.broadcast_shapes(p.shape[1:], R.shape[2:], t.shape[1:])
+        out = np.empty(shape, dtype=np.result_type(p, R, t))
+    np.einsum("c...,ic...->i...", p, R, out=out)  # numpy's own loop: no temporaries, one pass per row
+    out += t.reshape((3,) + (1,) * (out.ndim - t.ndim) + t.shape[1:])  # t's trailing dims align right, like R's
+    return out
+
+
 def world_to_camera(points_world: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
     """X_cam = R X_world + t for points (..., J, 3)."""
-    return np.einsum("...ij,...kj->...ki", R, points_world) + np.asarray(t)[..., None, :]
+    points_world, R, t = np.asarray(points_world), np.asarray(R), np.asarray(t)
+    p = np.moveaxis(points_world, -1, 0)
+    Rc = np.moveaxis(R, (-2, -1), (0, 1))[..., None]  # (3, 3, ..., 1) against (..., J)
+    tc = np.moveaxis(t, -1, 0)[..., None]
+    shape = np.broadcast_shapes(points_world.shape[:-1], R.shape[:-2] + (1,), t.shape[:-1] + (1,))
+    out = np.empty(shape + (3,), dtype=np.result_type(points_world, R, t))
+    transform_components(p, Rc, tc, out=np.moveaxis(out, -1, 0))
+    return out
 
 
 def camera_to_world(points_cam: np.ndarray, R: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -61,6 +86,28 @@ def camera_center(R: np.ndarray, t: np.ndarray) -> np.ndarray:
     return -np.einsum("...ji,...j->...i", R, t)
 
 
+def project_components(x, y, z, fx, fy, cx, cy, skew=None, out: np.ndarray | None = None) -> np.ndarray:
+    """Pinhole projection on component arrays: the core of `project_points`, for any layout.
+
+    u = fx x/z + s y/z + cx, v = fy y/z + cy, with the intrinsics broadcasting against x, y, z.
+    Returns (2, *shape) (u then v), written into `out` when given.
+    """
+    inv_z = np.divide(1.0, z, dtype=np.result_type(z, np.float32))
+    if out is None:
+        dtype = np.result_type(x, y, inv_z, fx, cx)
+        out = np.empty((2,) + np.broadcast_shapes(np.shape(x), np.shape(fx), np.shape(cx)), dtype=dtype)
+    u, v = out[0], out[1]
+    np.multiply(x, inv_z, out=u)
+    u *= fx
+    if skew is not None:
+        u += skew * (y * inv_z)
+    u += cx
+    np.multiply(y, inv_z, out=v)
+    v *= fy
+    v += cy
+    return out
+
+
 def project_points(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     """Project camera-frame points (..., J, 3) to pixels (..., J, 2) with a pinhole K (..., 3, 3).
 
@@ -68,12 +115,25 @@ def project_points(points_cam: np.ndarray, K: np.ndarray) -> np.ndarray:
     with `in_image`, which requires z > 0.
     """
     K = np.asarray(K)
-    z = points_cam[..., 2]
-    xn = points_cam[..., 0] / z
-    yn = points_cam[..., 1] / z
-    u = K[..., 0, 0, None] * xn + K[..., 0, 1, None] * yn + K[..., 0, 2, None]
-    v = K[..., 1, 1, None] * yn + K[..., 1, 2, None]
-    return np.stack([u, v], axis=-1)
+    points_cam = np.asarray(points_cam)
+    k = lambda i, j: K[..., i, j, None]  # noqa: E731 - broadcasts against (..., J)
+    shape = np.broadcast_shapes(points_cam.shape[:-1], K.shape[:-2] + (1,))
+    out = np.empty(shape + (2,), dtype=np.result_type(points_cam, K, np.float32))
+    project_components(
+        points_cam[..., 0], points_cam[..., 1], points_cam[..., 2], k(0, 0), k(1, 1), k(0, 2), k(1, 2), skew=k(0, 1),
+        out=np.moveaxis(out, -1, 0),
+    )  # fmt: skip
+    return out
+
+
+def right_view_u(u, z, fx, baseline_mm=DEFAULT_BASELINE_MM, out: np.ndarray | None = None) -> np.ndarray:
+    """The right view's u from the left view's (v is unchanged): u_right = u - fx b / z.
+
+    This is `project_points(right_view_points(p, b), K)` without reprojecting: shifting x by -b
+    moves u by -fx b / z (skew multiplies y / z, which the shift leaves alone).
+    """
+    shift = np.divide(fx * np.asarray(baseline_mm), z, dtype=np.result_type(u, np.float32))
+    return np.subtract(u, shift, out=out)
 
 
 def distort_normalized(xn: np.ndarray, yn: np.ndarray, dist: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +155,9 @@ def project_points_distorted(points_cam: np.ndarray, K: np.ndarray, dist: np.nda
     K = np.asarray(K)
     z = points_cam[..., 2]
     xd, yd = distort_normalized(points_cam[..., 0] / z, points_cam[..., 1] / z, dist)
-    u = K[..., 0, 0, None] * xd + K[..., 0, 1, None] * yd + K[..., 0, 2, None]
-    v = K[..., 1, 1, None] * yd + K[..., 1, 2, None]
-    return np.stack([u, v], axis=-1)
+    k = lambda i, j: K[..., i, j, None]  # noqa: E731 - broadcasts against (..., J)
+    uv = project_components(xd, yd, np.ones_like(xd), k(0, 0), k(1, 1), k(0, 2), k(1, 2), skew=k(0, 1))
+    return np.moveaxis(uv, 0, -1)
 
 
 def backproject(pixels: np.ndarray, depth: np.ndarray, K: np.ndarray) -> np.ndarray:
@@ -129,20 +189,28 @@ def right_view_extrinsics(R: np.ndarray, t: np.ndarray, baseline_mm=DEFAULT_BASE
     return np.array(R, copy=True), t_right
 
 
+def in_image_components(u, v, width, height, z=None, out: np.ndarray | None = None) -> np.ndarray:
+    """0 <= u < width and 0 <= v < height (and z > 0 when z is given), on component arrays.
+
+    The core of `in_image`; the sizes broadcast against u and v. `out` is a bool array.
+    """
+    out = np.greater_equal(u, 0, out=out)
+    out &= u < width
+    out &= v >= 0
+    out &= v < height
+    if z is not None:
+        out &= z > 0
+    return out
+
+
 def in_image(points_2d: np.ndarray, image_size, depth: np.ndarray | None = None) -> np.ndarray:
     """True where a pixel lies inside [0, W) x [0, H) (and, when given, depth z > 0).
 
     `image_size` is [width, height], shape (2,) or (..., 2).
     """
     size = np.asarray(image_size)
-    w = size[..., 0, None]
-    h = size[..., 1, None]
-    u = points_2d[..., 0]
-    v = points_2d[..., 1]
-    ok = (u >= 0) & (u < w) & (v >= 0) & (v < h)
-    if depth is not None:
-        ok &= depth > 0
-    return ok
+    points_2d = np.asarray(points_2d)
+    return in_image_components(points_2d[..., 0], points_2d[..., 1], size[..., 0, None], size[..., 1, None], depth)
 
 
 def look_at(camera_pos: np.ndarray, target: np.ndarray, roll_rad=0.0, up: np.ndarray = WORLD_UP) -> tuple[np.ndarray, np.ndarray]:
@@ -166,6 +234,44 @@ def look_at(camera_pos: np.ndarray, target: np.ndarray, roll_rad=0.0, up: np.nda
     y_r = -s * x + c * y
     R = np.stack([x_r, y_r, z], axis=-2)
     t = -np.einsum("...ij,...j->...i", R, camera_pos)
+    return R, t
+
+
+def orbit_rotation_components(azimuth, elevation, roll) -> np.ndarray:
+    """World->camera rotation (3, 3, ...) of a camera orbiting its target, from angles (...) in radians.
+
+    The camera sits at target + d (cos el cos az, cos el sin az, sin el) and looks at the target
+    with its x axis horizontal, then rolls by `roll` as in `look_at` (which this equals, in closed
+    form: no cross products or normalization). Rows are the camera's x, y, z axes in the world.
+    Angles may be float32; the result has their dtype.
+    """
+    ca, sa = np.cos(azimuth), np.sin(azimuth)
+    ce, se = np.cos(elevation), np.sin(elevation)
+    cr, sr = np.cos(roll), np.sin(roll)
+    x0 = (-sa, ca, np.zeros_like(sa))
+    y0 = (se * ca, se * sa, -ce * np.ones_like(ca))
+    dtype = np.result_type(ca, ce, cr)
+    R = np.empty((3, 3) + np.broadcast_shapes(ca.shape, ce.shape, cr.shape), dtype=dtype)
+    for j in range(3):
+        R[0, j] = cr * x0[j] + sr * y0[j]
+        R[1, j] = cr * y0[j] - sr * x0[j]
+    R[2, 0] = -ce * ca
+    R[2, 1] = -ce * sa
+    R[2, 2] = -se
+    return R
+
+
+def orbit_camera(target: np.ndarray, distance, azimuth, elevation, roll=0.0) -> tuple[np.ndarray, np.ndarray]:
+    """World->camera (R (..., 3, 3), t (..., 3)) of a camera `distance` mm from `target` (..., 3).
+
+    Azimuth is measured about the world z axis from +x, elevation above the horizontal plane
+    through the target, roll about the optical axis (radians). Since the target lies on the
+    optical axis, t = -R target + (0, 0, distance).
+    """
+    Rc = orbit_rotation_components(np.asarray(azimuth), np.asarray(elevation), np.asarray(roll))
+    R = np.moveaxis(Rc, (0, 1), (-2, -1))
+    t = -np.einsum("...ij,...j->...i", R, np.asarray(target))
+    t[..., 2] += distance
     return R, t
 
 

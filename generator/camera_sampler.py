@@ -14,7 +14,9 @@ import dataclasses
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from .camera import in_image, intrinsics_matrix, look_at, project_points, world_to_camera
+from .camera import camera_center, in_image, intrinsics_matrix, orbit_camera, project_points, world_to_camera
+from .sampling import standard_normal
+from .skeleton import NUM_JOINTS, ROOT, facing_yaw
 
 FloatRange = tuple[float, float]
 
@@ -89,6 +91,9 @@ class CameraSamplerConfig(BaseModel):
 
     profiles: list[CameraProfile] = Field(default_factory=lambda: [H36M_PROFILE, PHONE_PROFILE])
     min_in_frame_fraction: float = Field(0.9, ge=0.0, le=1.0)
+    # The camera centre stays at least this far above the pose's lowest joint (a lower bound of the
+    # floor), so low elevations at long distances never put the camera under the ground. None: off.
+    min_camera_height_mm: float | None = Field(150.0)
     max_rounds: int = Field(30, ge=1)  # redraws per sample before it is reported as rejected
 
     def with_image_size(self, width: int, height: int) -> "CameraSamplerConfig":
@@ -118,79 +123,170 @@ class CameraBatch:
             getattr(self, f.name)[index] = getattr(other, f.name)
 
 
-def _table(config: CameraSamplerConfig, field: str) -> np.ndarray:
-    """(P, 2) array of one range field over the profiles."""
-    return np.array([getattr(p, field) for p in config.profiles], dtype=np.float64)
+def min_in_frame_count(config: CameraSamplerConfig, num_joints: int = NUM_JOINTS) -> int:
+    """The fewest in-image joints a sample needs: the smallest c with c / num_joints >= the fraction."""
+    return next(c for c in range(num_joints + 1) if c / num_joints >= config.min_in_frame_fraction)
 
 
-def sample_cameras(rng: np.random.Generator, target_world: np.ndarray, config: CameraSamplerConfig) -> CameraBatch:
-    """Draw one camera per look-at target (N, 3) (world frame, mm), vectorized over N."""
+@dataclasses.dataclass
+class CameraParams:
+    """Drawn camera parameters for n samples, before they are turned into extrinsics.
+
+    Angles in radians; `azimuth` is relative to the person's facing (add the facing yaw to get
+    the world azimuth). `look_at_offset` (3, n) is the jitter of the look-at point from the pelvis.
+    """
+
+    profile: np.ndarray  # int64 (n,) index into config.profiles
+    distance: np.ndarray  # (n,) mm, camera centre to the look-at point
+    azimuth: np.ndarray
+    elevation: np.ndarray
+    roll: np.ndarray
+    focal: np.ndarray  # (n,) px, fx = fy
+    cx: np.ndarray
+    cy: np.ndarray
+    image_size: np.ndarray  # int32 (n, 2) [width, height]
+    look_at_offset: np.ndarray  # (3, n) mm, world frame
+
+    def intrinsics(self, dtype=np.float64) -> np.ndarray:
+        return intrinsics_matrix(self.focal, self.focal, self.cx, self.cy, dtype=dtype)
+
+
+class CameraTables:
+    """A config's per-profile ranges as arrays in one dtype, gathered per sample by profile.
+
+    Build it once per config and dtype, then draw from it many times (`draw_camera_params`).
+    """
+
+    # Ranges drawn uniformly, in this order (the lens is the FOV or the focal length).
+    FIELDS = ("distance", "azimuth", "elevation", "roll", "lens")
+
+    def __init__(self, config: CameraSamplerConfig, dtype=np.float64):
+        self.dtype = np.dtype(dtype)
+        profiles = config.profiles
+        weights = np.array([p.weight for p in profiles], dtype=np.float64)
+        self.cum_weights = (np.cumsum(weights) / weights.sum())[:-1].astype(dtype)
+        rad = np.pi / 180.0
+        ranges = np.array(
+            [
+                [p.distance_mm, np.multiply(p.azimuth_deg, rad), np.multiply(p.elevation_deg, rad), np.multiply(p.roll_deg, rad),
+                 np.multiply(p.fov_deg, rad) if p.fov_deg is not None else p.focal_px]
+                for p in profiles
+            ],
+            dtype=np.float64,
+        )  # (P, F, 2)  # fmt: skip
+        self.low = np.ascontiguousarray(ranges[..., 0].T, dtype=dtype)  # (F, P)
+        self.width = np.ascontiguousarray((ranges[..., 1] - ranges[..., 0]).T, dtype=dtype)
+        self.has_fov = np.array([p.fov_deg is not None for p in profiles])
+        # (2, P): principal point jitter (fraction of the size), look-at jitter (mm)
+        self.jitter = np.array([[p.principal_point_jitter for p in profiles], [p.look_at_jitter_mm for p in profiles]], dtype=dtype)
+        sizes = [np.array(p.image_sizes, dtype=np.int32) for p in profiles]
+        self.size_count = np.array([len(s) for s in sizes])
+        self.size_offset = np.concatenate([[0], np.cumsum(self.size_count)[:-1]])
+        self.sizes = np.concatenate(sizes)
+
+
+def draw_camera_params(rng: np.random.Generator, n: int, tables: CameraTables) -> CameraParams:
+    """Draw n cameras' parameters, vectorized, in the tables' dtype (float32 for the pair generator).
+
+    A profile is drawn per sample by weight, then every parameter uniformly from that profile's
+    range; the look-at offset is Gaussian. The draw order is fixed, so a seeded `rng` gives the
+    same cameras every time.
+    """
+    dtype = tables.dtype
+    u = rng.random((4 + len(CameraTables.FIELDS), n), dtype=dtype)  # profile, size, cx, cy, the fields
+    which = np.searchsorted(tables.cum_weights, u[0], side="right")
+    values = tables.width.take(which, axis=1)
+    values *= u[4:]
+    values += tables.low.take(which, axis=1)
+    distance, azimuth, elevation, roll, lens = values
+
+    count = tables.size_count.take(which)
+    pick = np.minimum((u[1] * count).astype(np.int64), count - 1)
+    image_size = np.take(tables.sizes, tables.size_offset.take(which) + pick, axis=0)
+    size = image_size.T.astype(dtype)  # (2, n)
+    focal = 0.5 * np.maximum(size[0], size[1]) / np.tan(0.5 * lens)  # FOV across the longer side
+    if not tables.has_fov.all():
+        focal = np.where(tables.has_fov[which], focal, lens)
+    pp_jitter, look_std = tables.jitter.take(which, axis=1)
+    cx = size[0] * (0.5 + pp_jitter * (2 * u[2] - 1))
+    cy = size[1] * (0.5 + pp_jitter * (2 * u[3] - 1))
+    offset = standard_normal(rng, (3, n), dtype)
+    offset *= look_std
+    return CameraParams(
+        profile=which,
+        distance=distance,
+        azimuth=azimuth,
+        elevation=elevation,
+        roll=roll,
+        focal=focal,
+        cx=cx,
+        cy=cy,
+        image_size=image_size,
+        look_at_offset=offset,
+    )
+
+
+def sample_cameras(
+    rng: np.random.Generator, target_world: np.ndarray, config: CameraSamplerConfig, facing_rad: np.ndarray | None = None
+) -> CameraBatch:
+    """Draw one camera per look-at target (N, 3) (world frame, mm), vectorized over N.
+
+    `facing_rad` (N,) is each person's facing yaw (skeleton.facing_yaw); the profile's azimuth is
+    measured from it (0 = in front of the person). Without it, azimuth is measured from world +x.
+    """
     target_world = np.asarray(target_world, dtype=np.float64)
     n = target_world.shape[0]
-    profiles = config.profiles
-    weights = np.array([p.weight for p in profiles])
-    which = rng.choice(len(profiles), size=n, p=weights / weights.sum()) if len(profiles) > 1 else np.zeros(n, dtype=np.int64)
+    params = draw_camera_params(rng, n, CameraTables(config))
+    azimuth = params.azimuth if facing_rad is None else params.azimuth + np.asarray(facing_rad, dtype=np.float64)
+    R, t = orbit_camera(target_world + params.look_at_offset.T, params.distance, azimuth, params.elevation, params.roll)
+    return CameraBatch(K=params.intrinsics(), image_size=params.image_size, R=R, t=t, profile=params.profile)
 
-    def uniform(field: str) -> np.ndarray:
-        r = _table(config, field)[which]
-        return rng.uniform(r[:, 0], r[:, 1])
 
-    distance = uniform("distance_mm")
-    azimuth = np.deg2rad(uniform("azimuth_deg"))
-    elevation = np.deg2rad(uniform("elevation_deg"))
-    roll = np.deg2rad(uniform("roll_deg"))
+def camera_above_floor(camera_z: np.ndarray, joints_z: np.ndarray, config: CameraSamplerConfig, joint_axis: int = -1) -> np.ndarray:
+    """True where a camera centre's height `camera_z` (N,) clears the lowest of its pose's joint
+    heights `joints_z` by `config.min_camera_height_mm` (always True when that is None)."""
+    if config.min_camera_height_mm is None:
+        return np.ones(np.shape(camera_z), dtype=bool)
+    return camera_z - joints_z.min(axis=joint_axis) >= config.min_camera_height_mm
 
-    # Image size: a uniform choice among each profile's sizes.
-    size_table = [np.array(p.image_sizes, dtype=np.int32) for p in profiles]
-    counts = np.array([len(s) for s in size_table])
-    pick = np.floor(rng.random(n) * counts[which]).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    image_size = np.concatenate(size_table)[offsets[which] + pick]
 
-    # Focal length: from FOV across the longer side, or drawn in pixels.
-    long_side = image_size.max(axis=1).astype(np.float64)
-    has_fov = np.array([p.fov_deg is not None for p in profiles])[which]
-    fov_r = np.array([p.fov_deg or (1.0, 1.0) for p in profiles])[which]
-    foc_r = np.array([p.focal_px or (1.0, 1.0) for p in profiles])[which]
-    u = rng.random(n)
-    fov = np.deg2rad(fov_r[:, 0] + u * (fov_r[:, 1] - fov_r[:, 0]))
-    focal = np.where(has_fov, 0.5 * long_side / np.tan(0.5 * fov), foc_r[:, 0] + u * (foc_r[:, 1] - foc_r[:, 0]))
-
-    jitter = np.array([p.principal_point_jitter for p in profiles])[which]
-    cx = image_size[:, 0] * (0.5 + jitter * rng.uniform(-1.0, 1.0, n))
-    cy = image_size[:, 1] * (0.5 + jitter * rng.uniform(-1.0, 1.0, n))
-    K = intrinsics_matrix(focal, focal, cx, cy)
-
-    look_std = np.array([p.look_at_jitter_mm for p in profiles])[which]
-    target = target_world + rng.standard_normal((n, 3)) * look_std[:, None]
-    ce = np.cos(elevation)
-    offset = np.stack([ce * np.cos(azimuth), ce * np.sin(azimuth), np.sin(elevation)], axis=1)
-    R, t = look_at(target + distance[:, None] * offset, target, roll)
-    return CameraBatch(K=K, image_size=image_size, R=R, t=t, profile=which)
+def in_frame_count(joints_world: np.ndarray, cameras: CameraBatch) -> np.ndarray:
+    """Number (N,) of joints that project inside each camera's image, in front of it."""
+    cam = world_to_camera(joints_world, cameras.R, cameras.t)
+    uv = project_points(cam, cameras.K)
+    return in_image(uv, cameras.image_size, cam[..., 2]).sum(axis=-1)
 
 
 def in_frame_fraction(joints_world: np.ndarray, cameras: CameraBatch) -> np.ndarray:
     """Fraction (N,) of joints that project inside each camera's image, in front of it."""
-    cam = world_to_camera(joints_world, cameras.R, cameras.t)
-    uv = project_points(cam, cameras.K)
-    return in_image(uv, cameras.image_size, cam[..., 2]).mean(axis=-1)
+    return in_frame_count(joints_world, cameras) / joints_world.shape[-2]
 
 
 def sample_cameras_for_poses(
-    rng: np.random.Generator, joints_world: np.ndarray, config: CameraSamplerConfig, root: int = 0
+    rng: np.random.Generator, joints_world: np.ndarray, config: CameraSamplerConfig, root: int = ROOT
 ) -> tuple[CameraBatch, np.ndarray]:
-    """Cameras for poses (N, 17, 3) with the rejection rule applied.
+    """Cameras for world poses (N, 17, 3) with the rejection rule applied.
 
-    Samples whose in-frame fraction is too low get a new camera, up to `config.max_rounds` times.
-    Returns the cameras and an `accepted` mask (N,); the caller replaces rejected poses.
+    Each camera looks at its pose's pelvis, with the azimuth measured from the pose's facing.
+    Samples with fewer than `min_in_frame_count` joints in the image, or with the camera too low
+    (`camera_above_floor`), get a new camera, up to `config.max_rounds` draws in all. Returns the cameras and an `accepted` mask (N,); the caller
+    replaces rejected poses.
     """
-    cams = sample_cameras(rng, joints_world[:, root], config)
-    accepted = in_frame_fraction(joints_world, cams) >= config.min_in_frame_fraction
+    joints_world = np.asarray(joints_world, dtype=np.float64)
+    need = min_in_frame_count(config, joints_world.shape[-2])
+    facing = facing_yaw(joints_world)
+
+    def ok(joints: np.ndarray, cams: CameraBatch) -> np.ndarray:
+        height = camera_center(cams.R, cams.t)[:, 2]
+        return (in_frame_count(joints, cams) >= need) & camera_above_floor(height, joints[..., 2], config)
+
+    cams = sample_cameras(rng, joints_world[:, root], config, facing)
+    accepted = ok(joints_world, cams)
     for _ in range(config.max_rounds - 1):
         todo = np.flatnonzero(~accepted)
         if todo.size == 0:
             break
-        redraw = sample_cameras(rng, joints_world[todo, root], config)
+        redraw = sample_cameras(rng, joints_world[todo, root], config, facing[todo])
         cams.put(todo, redraw)
-        accepted[todo] = in_frame_fraction(joints_world[todo], redraw) >= config.min_in_frame_fraction
+        accepted[todo] = ok(joints_world[todo], redraw)
     return cams, accepted

@@ -9,11 +9,13 @@ instead of loading it.
 from __future__ import annotations
 
 import dataclasses
+import io
 import logging
 import os
-import shutil
-import tempfile
+import secrets
+import struct
 import zipfile
+import zlib
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -130,7 +132,7 @@ def _fail(source: str, key: str, problem: str) -> PairsFormatError:
 
 def _check_finite(source: str, key: str, a: np.ndarray) -> None:
     n = a.shape[0] if a.ndim else 1
-    flat = a.reshape(n, -1) if a.ndim else a.reshape(1, -1)
+    flat = a.reshape(n, int(np.prod(a.shape[1:], dtype=np.int64)))
     for start in range(0, n, _CHECK_BLOCK):
         block = np.asarray(flat[start : start + _CHECK_BLOCK])
         ok = np.isfinite(block)
@@ -173,7 +175,8 @@ def validate_pairs(arrays: Mapping[str, np.ndarray], source: str = "<arrays>") -
 
     if "skeleton" in arrays:
         sk = np.asarray(arrays["skeleton"])
-        if sk.ndim != 0 or sk.dtype.kind not in "US" or str(sk) not in KNOWN_SKELETONS:
+        name = sk.item().decode("utf-8", "replace") if sk.dtype.kind == "S" and sk.ndim == 0 else str(sk)
+        if sk.ndim != 0 or sk.dtype.kind not in "US" or name not in KNOWN_SKELETONS:
             raise _fail(source, "skeleton", f"unknown skeleton {sk!r}; expected a 0-d string, one of {KNOWN_SKELETONS}")
     if "pairs_version" in arrays:
         version = np.asarray(arrays["pairs_version"])
@@ -262,7 +265,8 @@ def _npz_member_memmap(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -
             return None
         name_len = int.from_bytes(local[26:28], "little")
         extra_len = int.from_bytes(local[28:30], "little")
-        f.seek(info.header_offset + 30 + name_len + extra_len)
+        data_start = info.header_offset + 30 + name_len + extra_len
+        f.seek(data_start)
         version = np.lib.format.read_magic(f)
         if version == (1, 0):
             shape, fortran, dtype = np.lib.format.read_array_header_1_0(f)
@@ -273,7 +277,10 @@ def _npz_member_memmap(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -
         if dtype.hasobject:
             return None
         offset = f.tell()
-    if int(np.prod(shape)) == 0:
+    nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    if offset + nbytes > data_start + info.compress_size:
+        raise _fail(str(path), info.filename[:-4], f"its .npy header promises {nbytes} bytes of data, the archive member holds fewer")
+    if nbytes == 0:
         return np.zeros(shape, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
 
@@ -298,11 +305,15 @@ def read_pairs_arrays(path: str | os.PathLike, mmap: bool = False) -> dict[str, 
                     continue
                 try:
                     out[key] = z[key]
-                except ValueError as e:  # object arrays need pickle, which we never allow
-                    raise _fail(str(path), key, f"cannot be read without pickle ({e}); store strings as a unicode array")
+                except ValueError as e:
+                    if "pickle" in str(e):  # object arrays need pickle, which we never allow
+                        raise _fail(str(path), key, "holds Python objects (pickled); store strings as a unicode array") from e
+                    raise _fail(str(path), key, f"is not a readable .npy member ({e})") from e
         return out
-    except (zipfile.BadZipFile, EOFError, OSError) as e:
-        raise PairsFormatError(f"{path}: not a readable .npz archive ({e})") from e
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as e:
+        if isinstance(e, PairsFormatError):
+            raise
+        raise PairsFormatError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e})") from e
 
 
 def load_pairs(path: str | os.PathLike, mmap: bool = False) -> Pairs:
@@ -345,69 +356,215 @@ def save_pairs(path: str | os.PathLike, pairs: Pairs | Mapping[str, np.ndarray])
 _CONSTANT_KEYS = ("skeleton", "pairs_version")
 
 
-class PairsWriter:
-    """Write a pairs v1 file of N samples in chunks, with memory bounded by one chunk.
+# Zip records (PKWARE APPNOTE 4.3), always with zip64 sizes so members may exceed 4 GiB.
+_ZIP_VERSION = 45  # 4.5: zip64
+_DOS_DATE = (0 << 9) | (1 << 5) | 1  # 1980-01-01: a fixed stamp, so the same pairs give the same bytes
+_ALIGN = 64  # member data starts on a 64-byte boundary in the file (memory maps, SIMD reads)
+_PAD_ID = 0xD935  # extra-field id of alignment padding (as Android's zipalign uses)
 
-    Each per-sample key is filled into an on-disk .npy beside the target; `close()` stores them
-    (uncompressed, zip64) into a temporary .npz, fsyncs it and renames it into place, so readers
-    never see a partial file. Use as a context manager; an exception discards everything.
+
+@dataclasses.dataclass
+class _Member:
+    name: str
+    dtype: np.dtype
+    shape: tuple[int, ...]
+    header_offset: int  # of the local file header
+    data_offset: int  # of the array bytes (after the .npy header)
+    size: int  # .npy header + data bytes
+    extra: bytes  # the local header's extra field (zip64 sizes, alignment padding)
+    crc: int = 0
+    crc_rows: int = 0  # rows covered by `crc` so far (writes in order keep it running)
+    crc_in_order: bool = True
+    rows_written: int = 0
+
+    @property
+    def rows(self) -> int:
+        return self.shape[0] if self.shape else 1
+
+    @property
+    def row_bytes(self) -> int:
+        return int(np.prod(self.shape[1:], dtype=np.int64)) * self.dtype.itemsize
+
+
+class PairsWriter:
+    """Write a pairs v1 file of N samples in chunks, straight into its final layout.
+
+    Each key is a stored (uncompressed, zip64) .npy member of the .npz, laid out in a temporary
+    file when the key is first seen; chunks are written into place with `os.pwrite` (no memory
+    map, no second copy), CRCs run along as chunks arrive in order. `close()` writes the zip
+    directory, fsyncs and renames the file into place, so readers never see a partial file.
+    Memory stays bounded by the chunk the caller holds. Use as a context manager; an exception
+    discards everything. Numeric keys are laid out by their first `write`; string keys need a
+    fixed width, so declare them first with `allocate` (or give them whole with `set_strings`).
     """
 
     def __init__(self, path: str | os.PathLike, n: int):
         self.path = Path(path)
         self.n = int(n)
+        if self.n < 0:
+            raise ValueError(f"{self.path}: the number of samples must be >= 0, got {n}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmpdir = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", dir=self.path.parent))
-        self._arrays: dict[str, np.ndarray] = {}
+        # A hidden temporary beside the target (same file system, so the final rename is atomic);
+        # created like any new file (0o666 less the umask), unlike mkstemp's 0o600.
+        self._tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        self._fd: int | None = os.open(self._tmp, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o666)
+        self._end = 0
+        self._members: dict[str, _Member] = {}
         self._constants: dict[str, np.ndarray] = {
             "skeleton": np.array(SKELETON_NAME),
             "pairs_version": np.array(PAIRS_VERSION, dtype=np.int32),
         }
+
+    # -- layout ------------------------------------------------------------------------------------
+    def _add_member(self, key: str, dtype: np.dtype, shape: tuple[int, ...]) -> _Member:
+        if key in self._members:
+            raise ValueError(f"{key}: already allocated")
+        if dtype.hasobject:
+            raise TypeError(f"{key}: object arrays cannot be stored (pairs v1 never pickles)")
+        npy = io.BytesIO()
+        header = {"descr": np.lib.format.dtype_to_descr(dtype), "fortran_order": False, "shape": tuple(shape)}
+        np.lib.format.write_array_header_1_0(npy, header)
+        npy_header = npy.getvalue()
+        nbytes = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+        name = f"{key}.npy".encode()
+        offset = self._end
+        zip64 = struct.pack("<HHQQ", 1, 16, len(npy_header) + nbytes, len(npy_header) + nbytes)
+        data_offset = offset + 30 + len(name) + len(zip64) + 4 + len(npy_header)
+        pad = (-data_offset) % _ALIGN
+        extra = zip64 + struct.pack("<HH", _PAD_ID, pad) + b"\0" * pad
+        member = _Member(
+            name=name.decode(),
+            dtype=dtype,
+            shape=tuple(shape),
+            header_offset=offset,
+            data_offset=data_offset + pad,
+            size=len(npy_header) + nbytes,
+            extra=extra,
+        )
+        os.pwrite(self._fd, self._local_header(member, name, extra) + npy_header, offset)
+        self._end = member.data_offset + nbytes
+        os.ftruncate(self._fd, self._end)
+        self._members[key] = member
+        return member
+
+    @staticmethod
+    def _local_header(m: _Member, name: bytes, extra: bytes) -> bytes:
+        return struct.pack(
+            "<IHHHHHIIIHH", 0x04034B50, _ZIP_VERSION, 0, 0, 0, _DOS_DATE, m.crc, 0xFFFFFFFF, 0xFFFFFFFF, len(name), len(extra)
+        ) + name + extra
+
+    def allocate(self, key: str, dtype, sample_shape: tuple[int, ...] = ()) -> None:
+        """Lay out a per-sample key of N rows (required before writing strings, optional otherwise)."""
+        self._add_member(key, np.dtype(dtype), (self.n, *sample_shape))
+
+    # -- data --------------------------------------------------------------------------------------
+    def _put(self, member: _Member, start: int, data: np.ndarray) -> None:
+        rows = len(data) if data.ndim else 1
+        if data.size == 0:
+            return
+        buf = memoryview(np.ascontiguousarray(data)).cast("B")
+        os.pwrite(self._fd, buf, member.data_offset + start * member.row_bytes)
+        if member.crc_in_order and start == member.crc_rows:
+            member.crc = zlib.crc32(buf, member.crc)
+            member.crc_rows += rows
+        else:
+            member.crc_in_order = False
+        member.rows_written += rows
 
     def set_constant(self, key: str, value) -> None:
         """A key stored once for all samples (shared K (3,3), image_size (2,), scalar baseline)."""
         self._constants[key] = np.asarray(value)
 
     def write(self, start: int, chunk: Mapping[str, np.ndarray]) -> None:
-        """Store chunk[key][i] as sample start + i for every key in the chunk."""
+        """Store chunk[key][i] as sample start + i for every key in the chunk.
+
+        A shared value (K (3,3), image_size (2,), a scalar baseline_mm) is stored once instead.
+        """
         for key, value in chunk.items():
             value = np.asarray(value)
-            if key not in self._arrays:
-                if value.dtype.kind == "U":  # strings: fixed width chosen by the first chunk is not safe
-                    raise TypeError(f"{key}: write string keys with set_strings()")
-                self._arrays[key] = np.lib.format.open_memmap(
-                    self._tmpdir / f"{key}.npy", mode="w+", dtype=value.dtype, shape=(self.n,) + value.shape[1:]
-                )
-            self._arrays[key][start : start + len(value)] = value
+            if _is_shared(key, value):
+                self.set_constant(key, value)
+                continue
+            if value.ndim == 0:
+                raise ValueError(f"{key}: a per-sample key needs a leading sample axis, got a scalar")
+            if start < 0 or start + len(value) > self.n:
+                raise ValueError(f"{key}: samples {start}..{start + len(value)} lie outside the file's {self.n}")
+            member = self._members.get(key)
+            if member is None:
+                if value.dtype.kind in "US":
+                    raise TypeError(f"{key}: declare string keys with allocate(key, 'U<width>') first (or use set_strings)")
+                member = self._add_member(key, value.dtype, (self.n, *value.shape[1:]))
+            if value.shape[1:] != member.shape[1:]:
+                raise ValueError(f"{key}: rows of shape {value.shape[1:]} do not match the allocated {member.shape[1:]}")
+            if value.dtype.kind == "U" and value.dtype.itemsize > member.dtype.itemsize:
+                raise ValueError(f"{key}: strings of {value.dtype} do not fit the allocated {member.dtype}")
+            self._put(member, start, value.astype(member.dtype, copy=False))
 
     def set_strings(self, key: str, values: np.ndarray) -> None:
-        """A per-sample string key, given whole (N,) (strings are small next to the joints)."""
-        values = np.asarray(values)
+        """A per-sample string key, given whole (N,)."""
+        values = np.asarray(values).astype(str)
         if values.shape != (self.n,):
             raise ValueError(f"{key}: expected shape ({self.n},), got {values.shape}")
-        np.save(self._tmpdir / f"{key}.npy", values.astype(str))
+        self._put(self._add_member(key, values.dtype, values.shape), 0, values)
+
+    # -- finish ------------------------------------------------------------------------------------
+    def _finish_crc(self, m: _Member) -> None:
+        """CRC over the whole data when the writes did not all arrive in order."""
+        if m.crc_in_order and m.crc_rows == m.rows:
+            return
+        m.crc = 0
+        step = max(1, (1 << 24) // max(1, m.row_bytes))
+        for row in range(0, m.rows, step):
+            length = min(step, m.rows - row) * m.row_bytes
+            m.crc = zlib.crc32(os.pread(self._fd, length, m.data_offset + row * m.row_bytes), m.crc)
 
     def close(self) -> Path:
-        for a in self._arrays.values():
-            a.flush()
-        self._arrays.clear()
-        for key, value in self._constants.items():
-            np.save(self._tmpdir / f"{key}.npy", value)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for member in sorted(self._tmpdir.glob("*.npy")):
-                with open(member, "rb") as src, zf.open(member.name, "w", force_zip64=True) as dst:
-                    shutil.copyfileobj(src, dst, length=1 << 22)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        try:
+            short = {k: m.rows_written for k, m in self._members.items() if m.rows_written < m.rows}
+            if short:
+                raise ValueError(f"{self.path}: keys written for fewer than all {self.n} samples: {short}")
+            for key, value in self._constants.items():
+                if key not in self._members:
+                    self._put(self._add_member(key, value.dtype, value.shape), 0, value)
+            central = bytearray()
+            for m in self._members.values():
+                # The CRC covers the .npy header too: fold it in front of the data's running CRC.
+                header = os.pread(self._fd, m.data_offset - m.header_offset, m.header_offset)
+                name = m.name.encode()
+                npy_header = header[30 + len(name) + len(m.extra) :]
+                self._finish_crc(m)
+                m.crc = _crc_concat(zlib.crc32(npy_header), m.crc, m.size - len(npy_header))
+                os.pwrite(self._fd, self._local_header(m, name, m.extra), m.header_offset)
+                central += struct.pack(
+                    "<IHHHHHHIIIHHHHHII", 0x02014B50, _ZIP_VERSION, _ZIP_VERSION, 0, 0, 0, _DOS_DATE, m.crc,
+                    0xFFFFFFFF, 0xFFFFFFFF, len(name), 28, 0, 0, 0, 0o644 << 16, 0xFFFFFFFF,
+                ) + name + struct.pack("<HHQQQ", 1, 24, m.size, m.size, m.header_offset)
+            cd_offset = self._end
+            count = len(self._members)
+            eocd64 = cd_offset + len(central)
+            tail = (
+                bytes(central)
+                + struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, _ZIP_VERSION, _ZIP_VERSION, 0, 0, count, count, len(central), cd_offset)
+                + struct.pack("<IIQI", 0x07064B50, 0, eocd64, 1)
+                + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, min(count, 0xFFFF), min(count, 0xFFFF), min(len(central), 0xFFFFFFFF), 0xFFFFFFFF, 0)
+            )
+            os.pwrite(self._fd, tail, cd_offset)
+            os.ftruncate(self._fd, cd_offset + len(tail))
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = None
+            os.replace(self._tmp, self.path)
+        except BaseException:
+            self.abort()
+            raise
         _fsync_dir(self.path.parent)
-        shutil.rmtree(self._tmpdir, ignore_errors=True)
         return self.path
 
     def abort(self) -> None:
-        self._arrays.clear()
-        shutil.rmtree(self._tmpdir, ignore_errors=True)
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+        self._tmp.unlink(missing_ok=True)
 
     def __enter__(self) -> "PairsWriter":
         return self
@@ -417,6 +574,40 @@ class PairsWriter:
             self.close()
         else:
             self.abort()
+
+
+def _gf2_matrix_times(mat: list[int], vec: int) -> int:
+    out = 0
+    i = 0
+    while vec:
+        if vec & 1:
+            out ^= mat[i]
+        vec >>= 1
+        i += 1
+    return out
+
+
+def _crc_concat(crc1: int, crc2: int, len2: int) -> int:
+    """CRC-32 of A + B from crc(A), crc(B) and len(B) (zlib's crc32_combine, which Python lacks)."""
+    if len2 <= 0:
+        return crc1
+    odd = [0xEDB88320] + [1 << i for i in range(31)]  # the operator for one zero bit
+    even = [_gf2_matrix_times(odd, odd[i]) for i in range(32)]  # two zero bits
+    odd = [_gf2_matrix_times(even, even[i]) for i in range(32)]  # four zero bits
+    while True:
+        even = [_gf2_matrix_times(odd, odd[i]) for i in range(32)]  # square: one more doubling
+        if len2 & 1:
+            crc1 = _gf2_matrix_times(even, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+        odd = [_gf2_matrix_times(even, even[i]) for i in range(32)]
+        if len2 & 1:
+            crc1 = _gf2_matrix_times(odd, crc1)
+        len2 >>= 1
+        if not len2:
+            break
+    return crc1 ^ crc2
 
 
 def iter_pair_chunks(pairs: Pairs, chunk: int) -> Iterator[Pairs]:

@@ -205,3 +205,50 @@ def flip_left_right(joints: np.ndarray, axis: int = 0) -> np.ndarray:
     out = np.array(joints[..., FLIP_PERMUTATION, :], copy=True)
     out[..., axis] = -out[..., axis]
     return out
+
+
+# ------------------------------------------------------------------------------------------------
+# Bones and facing
+
+# Joints grouped by depth in the tree (level 1 first): forward kinematics and the bone-to-joint
+# sum loop over these 5 levels, never over joints or samples.
+DEPTH_LEVELS: tuple[np.ndarray, ...] = tuple(np.flatnonzero(DEPTH == d) for d in range(1, int(DEPTH.max()) + 1))
+
+
+def bones_from_joints(joints: np.ndarray, joint_axis: int = -2) -> np.ndarray:
+    """Bone vectors b = BONE_OPERATOR @ p: b_j = p_j - p_parent(j), and b_root = p_root."""
+    joints = np.asarray(joints)
+    p = np.moveaxis(joints, joint_axis, 0)
+    b = p - p[PARENTS.clip(min=0)]
+    b[ROOT] = p[ROOT]
+    return np.moveaxis(b, 0, joint_axis)
+
+
+def joints_from_bones(bones: np.ndarray, joint_axis: int = -2, out: np.ndarray | None = None) -> np.ndarray:
+    """Joints p = ANCESTORS @ b, summed level by level down the tree (the inverse of `bones_from_joints`).
+
+    `out` may be `bones` itself to convert in place.
+    """
+    bones = np.asarray(bones)
+    if out is None:
+        out = np.array(bones, copy=True)
+    elif out is not bones:
+        np.copyto(out, bones)
+    p = np.moveaxis(out, joint_axis, 0)
+    for level in DEPTH_LEVELS:
+        p[level] += p[PARENTS[level]]
+    return out
+
+
+def facing_yaw(joints: np.ndarray) -> np.ndarray:
+    """The direction a world-frame pose (..., 17, 3) faces, as a yaw angle (...,) in radians about z.
+
+    Forward is left x up, where "left" is the horizontal part of the hip and shoulder lines
+    (LHip - RHip + LShoulder - RShoulder). Yaw 0 faces +x (the person's left is then +y).
+    A pose whose hip and shoulder lines are both vertical (lying on its side) gets a yaw from
+    whatever horizontal remainder is left, and 0 if there is none.
+    """
+    joints = np.asarray(joints)
+    left = joints[..., 4, :2] - joints[..., 1, :2] + joints[..., 11, :2] - joints[..., 14, :2]
+    # forward = left x up = (left_y, -left_x, 0)
+    return np.arctan2(-left[..., 0], left[..., 1])

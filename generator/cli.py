@@ -1,0 +1,54 @@
+"""The generator's commands: a thin click layer over generator.pairs and friends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.option("--source", required=True, help="Mocap clips: a folder or file (BVH, DeepMimic), 'bundled' or 'prior'.")
+@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of pairs.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same pairs, bit for bit.")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output pairs v1 file (.npz).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML file mapping onto PairsConfig.")
+@click.option("--baseline-mm", type=float, help="Stereo baseline of the right view (default 500).")
+@click.option("--image-size", type=(click.IntRange(min=1), click.IntRange(min=1)), metavar="W H", help="One image size for every camera (FOV ranges kept).")
+@click.option("--exclude-subject", "exclude_subjects", multiple=True, help="Leave out this performer's clips (repeatable), e.g. cmu_38.")
+def pairs(source: str, n: int, seed: int, out: Path, config_path: Path | None, baseline_mm: float | None, image_size, exclude_subjects) -> None:
+    """Generate N 2D/3D keypoint pairs from mocap (or the pose prior) under random cameras."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .config_file import ConfigError, load_config
+    from .pairs import PairsConfig, write_pairs_file
+    from .pairs_summary import SummaryAccumulator, print_summary
+    from .poses import PoseSourceError, load_pose_source
+
+    console = Console(stderr=True)
+    try:
+        config = load_config(PairsConfig, config_path, {"baseline_mm": baseline_mm}, what="pairs config")
+    except ConfigError as e:
+        raise click.BadParameter(str(e), param_hint="--config / --baseline-mm") from e
+    if image_size is not None:
+        config = config.model_copy(update={"camera": config.camera.with_image_size(*image_size)})
+    try:
+        bank = load_pose_source(source, seed=seed, exclude_subjects=exclude_subjects)
+    except (PoseSourceError, OSError, ValueError) as e:
+        raise click.BadParameter(str(e), param_hint="--source") from e
+    console.print(f"[bold]{source}[/]: {len(bank):,} poses from {len(bank.clips)} clips")
+
+    start = time.perf_counter()
+    with Progress(
+        TextColumn("generating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console, transient=True
+    ) as bar:
+        task = bar.add_task("pairs", total=n)
+        summary = SummaryAccumulator()
+        progress = lambda done: bar.update(task, completed=done)  # noqa: E731
+        stats = write_pairs_file(out, bank, n, seed, config, progress=progress, on_chunk=summary.add)
+    elapsed = time.perf_counter() - start
+    console.print(f"wrote {out} ({out.stat().st_size / 1e6:,.1f} MB) in {elapsed:.2f} s ({n / elapsed:,.0f} pairs/s, writing included)")
+    print_summary(Console(), summary.result(stats), title=str(out))
