@@ -1,0 +1,178 @@
+"""Commands of the bridge: `generate`, `inspect`, `export`, `schema`, `keys` (thin click wrappers)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+console = Console(stderr=True)
+
+
+def _image_size(_ctx, _param, value: str | None):
+    if value is None:
+        return None
+    try:
+        parts = [int(v) for v in value.lower().split("x")]
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: give N (square) or WxH") from None
+    if len(parts) == 1:
+        parts *= 2
+    if len(parts) != 2 or min(parts) <= 0:
+        raise click.BadParameter(f"{value!r}: give N (square) or WxH with positive numbers")
+    return tuple(parts)
+
+
+def _player_kinds() -> list[str]:
+    from .players import PLAYER_KINDS
+
+    return sorted(PLAYER_KINDS)
+
+
+@click.command()
+@click.option("--player", type=click.Choice(_player_kinds()), default="builtin", show_default=True, help="Which player renders the frames.")
+@click.option("--frames", type=int, help="Frames in the dataset (frame ids 0..N-1). [config or 1000]")
+@click.option("--workers", type=int, help="Player processes (0: wait for players started elsewhere). [config or 2]")
+@click.option("--seed", type=int, help="Run seed: with the config it determines every frame. [config or 0]")
+@click.option("--image-size", callback=_image_size, help="Rendered image size, N or WxH. [config or 256]")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset folder (created, or resumed).")
+@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML generate config.")
+@click.option("--endpoint", "endpoints", multiple=True, help="Collector bind endpoint(s), e.g. tcp://0.0.0.0:5557. [tcp://127.0.0.1:*]")
+@click.option("--shard-size", type=int, help="Frames per shard. [config or 1000]")
+@click.option("--pose-source", help="Poses: bundled, prior, or a mocap file/folder. [config or bundled]")
+@click.option("--exclude-subject", "exclude_subjects", multiple=True, help="Leave out this performer's clips (repeatable), e.g. cmu_38.")
+@click.option("--encoding", type=click.Choice(["jpeg", "png", "raw"]), help="Image encoding. [config or jpeg]")
+@click.option("--photo-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of background photos.")
+@click.option("--curve-secret-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Enable CURVE: the collector's secret key file.")
+@click.option("--curve-authorized-keys", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of player public keys allowed in.")
+@click.option("--player-option", "player_options", multiple=True, metavar="KEY=VALUE", help="An option of the chosen player kind.")
+@click.option("--run-id", help="Run id players must present (default: a fresh one); players started elsewhere need it.")
+@click.option("--unity-exe", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The Unity Linux player build (--player unity).")
+@click.option("--control", type=click.Choice(["process", "mlagents"]), default="process", show_default=True,
+              help="How builtin players are driven: started directly, or through ML-Agents like Unity players.")
+@click.option("--no-progress", is_flag=True, help="No progress display (logs only).")
+def generate(player, frames, workers, seed, image_size, out, config_path, endpoints, shard_size, pose_source, exclude_subjects, encoding, photo_dir,
+             curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None, control="process") -> None:
+    """Render a dataset with W player processes into sharded WebDataset tars, resuming DIR if it exists."""
+    from generator.store import StoreError
+
+    from .generate import RUN_DIR, GenerateError, load_generate_config, print_generate_summary, run_generate
+    from .players import launcher_class
+
+    overrides = {
+        "frames": frames,
+        "workers": workers,
+        "seed": seed,
+        "shard_size": shard_size,
+        "player.scene.image_size": list(image_size) if image_size else None,
+        "player.pose_source": pose_source,
+        "player.pose_exclude_subjects": list(exclude_subjects) or None,
+        "player.encoding": encoding,
+        "player.scene.background.photo_dir": str(photo_dir) if photo_dir else None,
+        "transport.endpoints": list(endpoints) or None,
+        "transport.curve.server_secret_key": str(curve_secret_key) if curve_secret_key else None,
+        "transport.curve.authorized_keys": str(curve_authorized_keys) if curve_authorized_keys else None,
+    }
+    options = {}
+    for item in player_options:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE", param_hint="--player-option")
+        options[key.replace("-", "_")] = value
+    if unity_exe is not None:
+        options["unity_exe"] = str(unity_exe)
+    if control == "mlagents" and player == "builtin":
+        player = "builtin-mlagents"
+    try:
+        config = load_generate_config(config_path, overrides)
+        launcher = launcher_class(player).from_config(config, out / RUN_DIR, **options)
+        summary = run_generate(config, out, launcher, run_id=run_id, console=console, show_progress=not no_progress)
+    except (GenerateError, StoreError, ValueError, OSError) as e:
+        raise click.ClickException(str(e)) from None
+    print_generate_summary(console, summary)
+    if not summary.complete:
+        sys.exit(1)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), help="Contact sheet PNG. [FOLDER/contact_sheet.png]")
+@click.option("--samples", type=int, default=16, show_default=True, help="Frames on the contact sheet.")
+@click.option("--verify", is_flag=True, help="Re-read every shard, decode every image, cross-check JSON and arrays.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_json: bool) -> None:
+    """Counts, rejects, distributions and a contact sheet of a dataset folder."""
+    from generator.store import StoreError
+
+    from .dataset_report import contact_sheet, print_dataset_summary, summarize_dataset, summary_json, verify_dataset
+
+    try:
+        summary = summarize_dataset(folder)
+    except StoreError as e:
+        raise click.ClickException(str(e)) from None
+    if as_json:
+        click.echo(summary_json(summary))
+    else:
+        print_dataset_summary(console, summary)
+    if summary.frames_stored:
+        path = contact_sheet(folder, sheet or folder / "contact_sheet.png", samples=samples)
+        console.print(f"contact sheet: {path}")
+    if verify:
+        checked, problems = verify_dataset(folder, decode=True)
+        for p in problems[:50]:
+            console.print(f"[red]problem[/]: {p}")
+        console.print(f"verified {checked} frames: " + ("[green]no problems[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"))
+        if problems:
+            sys.exit(1)
+
+
+@click.command()
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--format", "fmt", type=click.Choice(["pairs"]), default="pairs", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file (.npz).")
+def export(folder: Path, fmt: str, out: Path) -> None:
+    """Export a dataset folder's keypoints: a pairs v1 .npz with visibility and the right view."""
+    from generator.store import StoreError, export_pairs, read_manifest
+
+    try:
+        manifest = read_manifest(folder)
+        path = export_pairs(folder, out)
+    except (StoreError, ValueError) as e:
+        raise click.ClickException(str(e)) from None
+    if not manifest.complete:
+        console.print(f"[yellow]note[/]: {folder} is incomplete ({manifest.frames_stored} of {manifest.frames} frames); exported what is stored")
+    console.print(f"wrote {path} ({manifest.frames_stored} pairs, frame-id order)")
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write into. [bridge/schema]")
+@click.option("--check", is_flag=True, help="Only check that the committed schemas are current (exit 1 if not).")
+def schema(out: Path | None, check: bool) -> None:
+    """Export the wire protocol's JSON Schemas (the contract of the Unity player)."""
+    from .protocol import SCHEMA_DIR, stale_schemas, write_schemas
+
+    target = out or SCHEMA_DIR
+    if check:
+        stale = stale_schemas(target)
+        if stale:
+            raise click.ClickException(f"stale schemas in {target}: {', '.join(stale)}; run `posebridge schema`")
+        console.print(f"schemas in {target} are current")
+        return
+    for path in write_schemas(target):
+        console.print(f"wrote {path}")
+
+
+@click.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the key files.")
+@click.option("--name", required=True, help="Key name, e.g. collector or player-host1.")
+def keys(out: Path, name: str) -> None:
+    """Create a CurveZMQ key pair: NAME.key (public, share it) and NAME.key_secret (keep it)."""
+    from .transport import generate_keys
+
+    try:
+        public, secret = generate_keys(out, name)
+    except FileExistsError as e:
+        raise click.ClickException(str(e)) from None
+    console.print(f"public key: {public}\nsecret key: {secret}")

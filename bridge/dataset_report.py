@@ -1,0 +1,250 @@
+"""What `posebridge inspect` shows: counts, rejects, distributions, a full verification, and a
+contact sheet of samples with the 2D skeleton drawn on."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tarfile
+import zlib
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+from rich.table import Table
+
+from generator.camera import camera_center, fov_from_focal
+from generator.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from generator.store import (
+    MANIFEST_NAME,
+    DatasetReader,
+    Manifest,
+    StoreError,
+    config_hash,
+    decode_image,
+    frame_key,
+    load_dataset_arrays,
+    read_manifest,
+    shard_paths,
+)
+
+from .protocol import FrameHeader
+
+
+@dataclasses.dataclass
+class DatasetSummary:
+    manifest: Manifest
+    frames_stored: int
+    shards: int
+    bytes_on_disk: int
+    rejects: dict[str, int]  # summed over all runs
+    distributions: dict[str, np.ndarray]  # name -> (p5, p50, p95, min, max)
+    visibility: dict[str, float]  # fraction of joints outside / occluded / visible
+    sources: dict[str, int]  # subject or "prior" -> frames
+    actions: dict[str, int]
+
+
+def summarize_dataset(folder: str | Path) -> DatasetSummary:
+    """Counts and distributions of a dataset folder (keypoint arrays only; no image is decoded)."""
+    folder = Path(folder)
+    manifest = read_manifest(folder)
+    rejects: dict[str, int] = {}
+    for run in manifest.runs:
+        for k, v in run.rejects.items():
+            rejects[k] = rejects.get(k, 0) + v
+    shards = shard_paths(folder)
+    size = sum(t.stat().st_size + n.stat().st_size for t, n in shards)
+    if not shards:
+        return DatasetSummary(manifest, 0, 0, 0, rejects, {}, {}, {}, {})
+    a = load_dataset_arrays(folder, ("joints_2d", "joints_3d", "K", "R", "t", "image_size", "visibility", "subject", "action", "image_bytes"))
+    j2, j3 = a["joints_2d"], a["joints_3d"]
+    inside = a["visibility"] > 0
+    height_px = np.where(inside, j2[..., 1], np.nan)
+    with np.errstate(all="ignore"):
+        person_px = np.nanmax(height_px, axis=1) - np.nanmin(height_px, axis=1)
+    axis_z = a["R"][:, 2, 2]  # world z of the optical axis
+    values = {
+        "pelvis depth (mm)": j3[:, 0, 2],
+        "camera height (mm)": camera_center(a["R"].astype(np.float64), a["t"].astype(np.float64))[:, 2],
+        "camera pitch down (deg)": np.degrees(-np.arcsin(np.clip(axis_z, -1, 1))),
+        "FOV, long side (deg)": fov_from_focal(a["K"][:, 0, 0], a["image_size"].max(axis=1)),
+        "person height in image (px)": person_px[np.isfinite(person_px)],
+        "joints in image (of 17)": inside.sum(axis=1).astype(np.float64),
+        "image size (KB)": a["image_bytes"] / 1024.0,
+    }
+    distributions = {k: np.percentile(v, [5, 50, 95, 0, 100]) if len(v) else np.full(5, np.nan) for k, v in values.items()}
+    vis = a["visibility"]
+    visibility = {name: float((vis == code).mean()) for code, name in ((0, "outside"), (1, "occluded"), (2, "visible"))}
+
+    def counts(names: np.ndarray) -> dict[str, int]:
+        u, c = np.unique(names, return_counts=True)
+        order = np.argsort(-c, kind="stable")
+        return {str(u[i]): int(c[i]) for i in order}
+
+    return DatasetSummary(manifest, len(j2), len(shards), size, rejects, distributions, visibility, counts(a["subject"]), counts(a["action"]))
+
+
+def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[str]]:
+    """Re-read every shard independently (Python's tarfile) and cross-check it; (frames checked, problems).
+
+    Checks: manifest and config hash, tar members paired per key in frame-id order, each JSON a
+    valid frame header of this run's seed, each image's CRC-32 and (with decode) its pixels'
+    size, the .npz rows equal to the JSON values, the stored image offsets, and frame ids unique
+    and complete when the manifest says so.
+    """
+    folder = Path(folder)
+    problems: list[str] = []
+    try:
+        manifest = read_manifest(folder)
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return 0, [str(e)]
+    if config_hash(manifest.config) != manifest.config_hash:
+        problems.append(f"{MANIFEST_NAME}: config hash does not match its config")
+    seen: list[np.ndarray] = []
+    checked = 0
+    for tar_path, npz_path in shard_paths(folder):
+        try:
+            with np.load(npz_path, allow_pickle=False) as z:
+                arrays = {k: z[k] for k in z.files}
+        except Exception as e:  # noqa: BLE001
+            problems.append(f"{npz_path.name}: unreadable ({e})")
+            continue
+        ids = arrays["frame_id"]
+        seen.append(ids)
+        try:
+            with tarfile.open(tar_path) as tar:
+                members = tar.getmembers()
+                if [m.name for m in members] != [f"{frame_key(i)}.{ext}" for i, e in zip(ids, arrays["image_ext"]) for ext in ("json", str(e))]:
+                    problems.append(f"{tar_path.name}: members are not {{key}}.json + {{key}}.<image> for frame ids {ids[0]}..{ids[-1]} in order")
+                    continue
+                for row in range(len(ids)):
+                    checked += 1
+                    problems += _check_frame(tar, members[2 * row], members[2 * row + 1], arrays, row, manifest, tar_path, decode)
+        except (tarfile.TarError, OSError) as e:
+            problems.append(f"{tar_path.name}: unreadable tar ({e})")
+    if seen:
+        all_ids = np.concatenate(seen)
+        if len(np.unique(all_ids)) != len(all_ids):
+            problems.append("duplicate frame ids across shards")
+        if manifest.complete and not np.array_equal(np.sort(all_ids), np.arange(manifest.frames)):
+            problems.append(f"manifest says complete but the shards do not hold frame ids 0..{manifest.frames - 1}")
+    return checked, problems
+
+
+_COMPARED = ("joints_2d", "joints_3d", "joints_3d_world", "joints_2d_right", "visibility")
+
+
+def _check_frame(tar, json_member, image_member, arrays, row, manifest, tar_path, decode) -> list[str]:
+    where = f"{tar_path.name}:{image_member.name}"
+    header = FrameHeader.model_validate_json(tar.extractfile(json_member).read())
+    image = tar.extractfile(image_member).read()
+    out = []
+    if header.frame_id != arrays["frame_id"][row] or header.seed != manifest.config.get("seed", header.seed):
+        out.append(f"{where}: JSON frame id/seed {header.frame_id}/{header.seed} do not match")
+    if image_member.offset_data != arrays["image_offset"][row] or image_member.size != arrays["image_bytes"][row]:
+        out.append(f"{where}: stored image offset/length disagree with the tar")
+    crc = zlib.crc32(image)
+    if header.image.encoding != "raw" and (crc != header.image.crc32 or crc != arrays["image_crc32"][row]):
+        out.append(f"{where}: CRC-32 mismatch")
+    for key in _COMPARED:
+        stored = arrays[key][row]
+        if not np.array_equal(stored, np.asarray(getattr(header, key), dtype=stored.dtype)):
+            out.append(f"{where}: {key} in the .npz differs from the JSON")
+    if decode:
+        try:
+            pixels = decode_image(image, image_member.name.rsplit(".", 1)[1])
+            if pixels.shape[:2] != (header.image.shape[0], header.image.shape[1]):
+                out.append(f"{where}: decodes to {pixels.shape}, header says {list(header.image.shape)}")
+        except Exception as e:  # noqa: BLE001
+            out.append(f"{where}: does not decode ({e})")
+    return out
+
+
+# ------------------------------------------------------------------------------------------------
+# contact sheet
+
+_VIS_COLOURS = {1: (255, 160, 0), 2: (40, 220, 80)}  # occluded orange, visible green
+
+
+def _bone_colour(child: int) -> tuple[int, int, int]:
+    if child in LEFT_JOINTS:
+        return (80, 140, 255)
+    if child in RIGHT_JOINTS:
+        return (255, 70, 70)
+    return (240, 240, 240)
+
+
+def contact_sheet(folder: str | Path, out: str | Path, samples: int = 16, columns: int = 4, tile: int = 192) -> Path:
+    """A PNG grid of `samples` frames spread over the dataset, each with its 2D skeleton drawn:
+    bones blue (left), red (right), white (centre); joints green (visible) or orange (occluded)."""
+    try:
+        reader = DatasetReader(folder, ("joints_2d", "visibility"))
+    except StoreError as e:
+        raise ValueError(f"{folder}: no committed shards to draw") from e
+    total = len(reader)
+    picks = np.unique(np.linspace(0, total - 1, min(samples, total)).round().astype(int))
+    rows = -(-len(picks) // columns)
+    sheet = Image.new("RGB", (columns * tile, rows * tile), (24, 24, 24))
+    draw = ImageDraw.Draw(sheet)
+    for n, k in enumerate(picks.tolist()):
+        j2, vis = reader.arrays["joints_2d"][k], reader.arrays["visibility"][k]
+        pixels = reader.image(k)
+        h, w = pixels.shape[:2]
+        scale = tile / max(w, h)
+        img = Image.fromarray(pixels[..., :3] if pixels.ndim == 3 else pixels).convert("RGB").resize((max(1, round(w * scale)), max(1, round(h * scale))))
+        x0, y0 = (n % columns) * tile, (n // columns) * tile
+        sheet.paste(img, (x0, y0))
+        p = j2 * scale + (x0, y0)
+        for child, parent in BONES:
+            if vis[child] and vis[parent]:
+                draw.line([tuple(p[parent]), tuple(p[child])], fill=_bone_colour(child), width=2)
+        for j in range(NUM_JOINTS):
+            if vis[j]:
+                x, y = p[j]
+                draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=_VIS_COLOURS[int(vis[j])])
+        draw.text((x0 + 3, y0 + 2), str(int(reader.arrays["frame_id"][k])), fill=(255, 255, 255))
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sheet.save(out)
+    return out
+
+
+def summary_json(summary: DatasetSummary) -> str:
+    """The summary as JSON (for scripts: `posebridge inspect DIR --json`)."""
+    return json.dumps(
+        {
+            "frames": summary.manifest.frames,
+            "frames_stored": summary.frames_stored,
+            "complete": summary.manifest.complete,
+            "shards": summary.shards,
+            "bytes": summary.bytes_on_disk,
+            "rejects": summary.rejects,
+            "distributions": {k: dict(zip(("p5", "p50", "p95", "min", "max"), map(float, v))) for k, v in summary.distributions.items()},
+            "visibility": summary.visibility,
+            "subjects": summary.sources,
+            "actions": summary.actions,
+        },
+        indent=2,
+    )
+
+
+def print_dataset_summary(console, s: DatasetSummary) -> None:
+    """The tables of `posebridge inspect`: counts, rejects, joints, sources and distributions."""
+    m = s.manifest
+    head = Table(title=f"dataset {m.config.get('player_kind', '?')} seed {m.config.get('seed')}", show_header=False)
+    head.add_row("frames", f"{s.frames_stored} / {m.frames}" + (" (complete)" if m.complete else ""))
+    head.add_row("shards", f"{s.shards} of up to {m.shard_size} frames, {s.bytes_on_disk / 2**20:.1f} MiB")
+    head.add_row("runs", ", ".join(f"{r.run_id} {r.status} (+{r.frames_stored})" for r in m.runs[-5:]))
+    head.add_row("rejected messages", ", ".join(f"{k} {v}" for k, v in sorted(s.rejects.items())) or "0")
+    if s.visibility:
+        head.add_row("joints", ", ".join(f"{k} {v:.1%}" for k, v in s.visibility.items()))
+        head.add_row("subjects", ", ".join(f"{k} {v}" for k, v in list(s.sources.items())[:6]) + (" ..." if len(s.sources) > 6 else ""))
+        head.add_row("actions", ", ".join(f"{k} {v}" for k, v in list(s.actions.items())[:6]) + (" ..." if len(s.actions) > 6 else ""))
+    console.print(head)
+    if s.distributions:
+        t = Table(title="distributions")
+        for col in ("", "p5", "median", "p95", "min", "max"):
+            t.add_column(col, justify="right" if col else "left")
+        for name, v in s.distributions.items():
+            t.add_row(name, *(f"{x:,.1f}" for x in v))
+        console.print(t)

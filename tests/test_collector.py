@@ -1,0 +1,187 @@
+"""Collector validation: every reject reason, batching, sequence gaps, and the image header probe."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from bridge.collector import REJECT_REASONS
+from bridge.image_probe import ImageProbeError, probe_image, probe_jpeg, probe_png
+from bridge.protocol import Capabilities, EndOfStream, Hello, encode_message
+from generator.store import load_dataset_arrays
+
+from bridge_support import RUN_ID, SEED, SIZE, frame_fields, frame_message, image_bytes, open_collector
+
+W, H = SIZE
+
+
+@pytest.fixture
+def collector(tmp_path):
+    c = open_collector(tmp_path / "ds", frames=64, shard_size=4, image_size=SIZE)
+    yield c
+    c.store.close()
+
+
+def _good(rng, frame_id, seq, **kw):
+    return frame_message(frame_fields(rng), image_bytes(rng), frame_id=frame_id, seq=seq, **kw)
+
+
+def _rewrite(message, **changes):
+    d = json.loads(message[0])
+    for k, v in changes.items():
+        d[k] = v
+    return [json.dumps(d).encode(), message[1]]
+
+
+def _hello(seq=0, player_id="p0"):
+    caps = Capabilities(encodings=["jpeg"], visibility="raycast", right_view=True, max_image_size=(64, 64))
+    return [encode_message(Hello.build(run_id=RUN_ID, player_id=player_id, seq=seq, player_kind="unity", versions={}, capabilities=caps,
+                                 frames_planned=1, pid=1, host="h"))]
+
+
+def _bad_messages(rng) -> dict[str, list]:
+    """One message per reject reason (the frame ids 10+ are otherwise free)."""
+    fields = frame_fields(rng)
+    img = image_bytes(rng)
+    ok = lambda fid, seq, **kw: frame_message(fields, img, frame_id=fid, seq=seq, **kw)  # noqa: E731
+    shifted = dict(fields, joints_2d=fields["joints_2d"] + [[3.0, 0.0]])
+    hidden = dict(fields, visibility=np.zeros(17, dtype=np.uint8))
+    scaled_r = dict(fields, R=fields["R"] * 1.01)
+    png = image_bytes(rng, "png")
+    return {
+        "parts": [*ok(10, 1), b"extra"],
+        "header_size": [b" " * (70 << 10) + ok(11, 2)[0], img],
+        "encoding": [ok(12, 3)[0].replace(b'"walk_01"', b'"walk\xff\xfe"'), img],
+        "json": [ok(13, 4)[0][:-7], img],
+        "version": _rewrite(ok(14, 5), protocol="2.0"),
+        "schema": _rewrite(ok(15, 6), frame_id="15"),
+        "run_id": ok(16, 7, run_id="another-run"),
+        "seed": ok(17, 8, seed=SEED + 1),
+        "frame_range": ok(64, 9),
+        "seq": ok(18, 0),
+        "duplicate": ok(0, 10),
+        "image_shape": frame_message(fields, img, frame_id=19, seq=11, image_info={"shape": (H + 1, W, 3)}),
+        "image_encoding": frame_message(fields, png, frame_id=20, seq=12, encoding="png", image_info={}),
+        "image_length": [ok(21, 13)[0], img[:-10]],
+        "checksum": frame_message(fields, img, frame_id=22, seq=14, image_info={"crc32": (zlib.crc32(img) + 1) % 2**32}),
+        "image_decode": frame_message(fields, rng.bytes(len(img)), frame_id=23, seq=15),
+        "camera": frame_message(scaled_r, img, frame_id=24, seq=16),
+        "geometry": frame_message(shifted, img, frame_id=25, seq=17),
+        "visibility": frame_message(hidden, img, frame_id=26, seq=18),
+    }
+
+
+def test_every_reject_reason_is_detected_and_nothing_bad_is_stored(collector, rng):
+    collector.expect.encodings = ("jpeg",)
+    assert collector.handle(_hello())
+    assert collector.handle(_good(rng, 0, 1))
+    bad = _bad_messages(rng)
+    assert set(bad) | {"internal"} == set(REJECT_REASONS)
+    for reason, message in bad.items():
+        before = collector.stats.rejects[reason]
+        assert not collector.handle(message), reason
+        assert collector.stats.rejects[reason] == before + 1, (reason, dict(collector.stats.rejects))
+    assert collector.stats.rejects["internal"] == 0
+    assert collector.stats.frames_accepted == 1
+    assert collector.store.received.sum() == 1 and collector.store.received[0]
+    assert len(collector.stats.reject_samples) == len(bad)
+
+
+def test_a_bad_frame_in_a_batch_does_not_hold_back_the_good_ones(collector, rng):
+    fields = frame_fields(rng)
+    img = image_bytes(rng)
+    bad = dict(fields, joints_3d=fields["joints_3d"] + [[0.0, 0.0, 50.0]])
+    for i in range(4):  # one shard of 4: commit happens when the last good one arrives
+        collector._receive(frame_message(fields, img, frame_id=i, seq=2 * i))
+        collector._receive(frame_message(bad, img, frame_id=8 + i, seq=2 * i + 1))
+    collector.flush()
+    assert collector.stats.frames_accepted == 4 and collector.stats.rejects["geometry"] == 4
+    collector.store.close()
+    stored = load_dataset_arrays(collector.store.folder, ("frame_id", "joints_3d"))
+    assert stored["frame_id"].tolist() == [0, 1, 2, 3]
+    assert np.array_equal(stored["joints_3d"][0], np.asarray(fields["joints_3d"], dtype=np.float32))
+
+
+def test_sequence_gaps_restarts_and_end_of_stream(collector, rng):
+    assert collector.handle(_hello())
+    assert collector.handle(_good(rng, 0, 1))
+    assert collector.handle(_good(rng, 1, 5))  # seq 2..4 never arrived
+    assert collector.stats.gaps == 3 and collector.players["p0"].gaps == 3
+    assert not collector.handle(_good(rng, 2, 5))  # replayed sequence number
+    assert collector.stats.rejects["seq"] == 1
+    assert collector.handle(_hello(seq=0))  # the same id starting over is allowed (logged)
+    end = EndOfStream.build(run_id=RUN_ID, player_id="p0", seq=1, frames_sent=2)
+    assert collector.handle([encode_message(end)])
+    p = collector.players["p0"]
+    assert p.ended and p.frames_sent == 2 and p.frames_accepted == 2
+
+
+def test_png_and_raw_frames_are_stored_with_their_extension(collector, rng):
+    fields = frame_fields(rng)
+    pixels = np.full((H, W, 3), 7, dtype=np.uint8)
+    raw = pixels.tobytes()
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    msgs = [frame_message(fields, buf.getvalue(), frame_id=0, seq=0, encoding="png"),
+            frame_message(fields, raw, frame_id=1, seq=1, encoding="raw")]
+    msgs += [frame_message(fields, image_bytes(rng), frame_id=i, seq=i) for i in (2, 3)]
+    assert all(collector.handle(m) for m in msgs)
+    collector.store.close()
+    a = load_dataset_arrays(collector.store.folder, ("image_ext",))
+    assert a["image_ext"].tolist() == ["png", "npy", "jpg", "jpg"]
+
+
+# ------------------------------------------------------------------------------------------------
+# image probe
+
+
+def _encoded(fmt: str, shape=(30, 50, 3), **kw) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros(shape, dtype=np.uint8).squeeze()).save(buf, format=fmt, **kw)
+    return buf.getvalue()
+
+
+def test_probe_reads_dimensions_without_decoding():
+    assert probe_jpeg(_encoded("JPEG")) == (50, 30, 3)
+    assert probe_jpeg(_encoded("JPEG", progressive=True)) == (50, 30, 3)
+    assert probe_jpeg(_encoded("JPEG", shape=(30, 50, 1))) == (50, 30, 1)
+    assert probe_png(_encoded("PNG")) == (50, 30, 3)
+    assert probe_png(_encoded("PNG", shape=(30, 50, 4))) == (50, 30, 4)
+    probe_image("raw", bytes(30 * 50 * 3), (30, 50, 3))
+
+
+@pytest.mark.parametrize(
+    "encoding,mutate,match",
+    [
+        ("jpeg", lambda b: b[:-200], "truncated"),
+        ("jpeg", lambda b: b"\x00" + b[1:], "SOI"),
+        ("jpeg", lambda b: b[:2] + b"\x12" + b[3:], "marker expected"),
+        ("png", lambda b: b[:-12], "IEND"),
+        ("png", lambda b: b[:20] + b"\x00\x00\x00\x09" + b[24:], "IHDR checksum"),
+        ("png", lambda b: b + b"junk", "after IEND"),
+        ("raw", lambda b: b[:-1], "bytes"),
+        ("jpeg", lambda b: _encoded("PNG"), "SOI"),
+    ],
+)
+def test_probe_rejects_broken_images(encoding, mutate, match):
+    good = bytes(30 * 50 * 3) if encoding == "raw" else _encoded("JPEG" if encoding == "jpeg" else "PNG")
+    with pytest.raises(ImageProbeError, match=match):
+        probe_image(encoding, mutate(good), (30, 50, 3))
+
+
+def test_probe_checks_the_stated_shape():
+    with pytest.raises(ImageProbeError, match="50x30 with 3 channels; the header states 51x30"):
+        probe_image("jpeg", _encoded("JPEG"), (30, 51, 3))
+    with pytest.raises(ImageProbeError, match="bit depth 16"):
+        probe_png(_png16())
+
+
+def _png16() -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(np.zeros((4, 4), dtype=np.uint16)).save(buf, format="PNG")
+    return buf.getvalue()
