@@ -1,0 +1,166 @@
+"""`posebridge train | evaluate | label | import-videopose3d`: a thin click layer over train/."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from .search import SEARCH_METHODS
+
+console = Console()
+
+
+def _user_errors(fn):
+    """Bad input becomes a one-line error (exit status 1), not a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (ValueError, FileNotFoundError) as e:
+            raise click.ClickException(str(e)) from e
+
+    return wrapper
+
+
+_path = click.Path(path_type=Path)
+
+
+@click.command("train")
+@click.option("--data", "data", multiple=True, metavar="PATH[:WEIGHT]", help="A pairs .npz or Bridge dataset folder, with a mixing weight; repeat to mix.")
+@click.option("--model", type=click.Choice(["stereo", "single"]), help="stereo (the paper's generator) or single (the Martinez baseline).")
+@click.option("--epochs", type=int)
+@click.option("--batch-size", type=int, help="Global batch size (split over DDP ranks).")
+@click.option("--out", required=True, type=_path, help="The run directory.")
+@click.option("--config", "config_file", type=_path, help="A YAML file of TrainConfig keys; flags win.")
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--seed", type=int)
+@click.option("--steps-per-epoch", type=int)
+@click.option("--lr", type=float)
+@click.option("--noise-px", type=float, help="Max std of the train-time 2D noise in pixels.")
+@click.option("--width", type=int, help="Width of the MLPs (1024 in the paper).")
+@click.option("--blocks", type=int, help="Residual blocks per MLP (2 in the paper).")
+@click.option("--dropout", type=float)
+@click.option("--max-norm", type=float, help="Max-norm constraint on every weight row.")
+@click.option("--val", type=_path, help="A pairs file evaluated after every epoch.")
+@click.option("--threads", type=int, help="torch CPU threads per process.")
+@click.option("--device", help="auto, cpu, cuda or cuda:N.")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@_user_errors
+def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress):
+    """Train the stereo label generator (or the single-view baseline); works under torchrun."""
+    from .checkpoint import load_checkpoint
+    from .config import load_config_file, make_config
+    from .trainer import train_run
+
+    if config_file:
+        values = load_config_file(config_file)
+    elif resume:
+        values = load_checkpoint(out).config.model_dump(mode="json")
+    else:
+        values = {}
+    net = {k: v for k, v in dict(width=width, blocks=blocks, dropout=dropout, max_norm=max_norm).items() if v is not None}
+    if net:
+        values["net"] = {**values.get("net", {}), **net}
+    overrides = dict(
+        data=list(data) or None, model=model, epochs=epochs, batch_size=batch_size, seed=seed, steps_per_epoch=steps_per_epoch,
+        lr=lr, noise_px=noise_px, val=str(val) if val else None, threads=threads, device=device,
+    )
+    cfg = make_config(values, overrides, source=str(config_file or "flags"))
+    run = train_run(cfg, out, resume=resume, show_progress=not no_progress)
+    if int(os.environ.get("RANK", "0")) == 0:
+        m = run.read_metrics()
+        console.print(
+            f"[bold]{m['model']}[/]: {m['epochs']} epochs, {m['steps']} steps, final loss {m['final_loss']:.4f}, "
+            f"{m['samples_per_s']:.0f} samples/s -> {run.path} (checkpoint, metrics.json, loss_curves.png)"
+        )
+
+
+@click.command("evaluate")
+@click.option("--checkpoint", required=True, type=_path, help="A run directory or checkpoint .pt.")
+@click.option("--data", required=True, type=_path, help="A pairs .npz with joints_3d.")
+@click.option("--search", type=click.Choice(SEARCH_METHODS), default="fast", show_default=True)
+@click.option("--noise-px", type=float, default=0.0, show_default=True, help="Gaussian noise added to the input 2D.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--grid-min", type=float, default=2800.0, show_default=True, help="Grid search: nearest root depth (mm).")
+@click.option("--grid-max", type=float, default=7199.0, show_default=True, help="Grid search: farthest root depth (mm).")
+@click.option("--grid-step", type=float, default=1.0, show_default=True)
+@click.option("--json", "json_out", type=_path, help="Write the metrics JSON here.")
+@_user_errors
+def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_step, json_out):
+    """MPJPE, P-MPJPE, N-MPJPE, PCK3D, AUC, absolute MPJPE and reprojection error, per joint and action."""
+    from generator.pairs_io import load_pairs
+
+    from .evaluate import evaluate_pairs
+    from .inference import Lifter
+    from .search import GridConfig
+
+    grid = GridConfig(depth_min_mm=grid_min, depth_max_mm=grid_max, step_mm=grid_step)
+    result = evaluate_pairs(Lifter.load(checkpoint), load_pairs(data, mmap=True), search=search, noise_px=noise_px, seed=seed, grid=grid)
+    console.print(result.markdown(), markup=False, highlight=False)
+    if json_out:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(result.to_json(), indent=2))
+
+
+@click.command("label")
+@click.option("--checkpoint", required=True, type=_path)
+@click.option("--coco", "coco_json", required=True, type=_path, help="A COCO keypoints JSON (labels or detections).")
+@click.option("--out", required=True, type=_path, help="The labelled JSON.")
+@click.option("--focal-px", type=float, help="Focal length in pixels (default: the image diagonal).")
+@click.option("--min-confidence", type=float, default=0.3, show_default=True, help="Keypoint scores below this are missing.")
+@click.option("--min-joints", type=int, default=12, show_default=True, help="Skip people with fewer reliable h36m17 joints.")
+@click.option("--search", type=click.Choice(SEARCH_METHODS), default="fast", show_default=True)
+@click.option("--figure", type=_path, help="Also draw the lifted people (2D over the photo beside 3D) to this PNG.")
+@click.option("--images", type=_path, help="Folder of the photos, for --figure (default: beside the JSON).")
+@_user_errors
+def label(checkpoint, coco_json, out, focal_px, min_confidence, min_joints, search, figure, images):
+    """Lift every person of a COCO keypoints file into 3D labels (keypoints_3d, mm, camera frame)."""
+    from .label import label_coco
+
+    s = label_coco(checkpoint, coco_json, out, focal_px=focal_px, min_confidence=min_confidence, min_joints=min_joints, search=search)
+    console.print(f"lifted {s.lifted} of {s.people} people in {s.images} images ({s.skipped} skipped) -> {out}")
+    if figure:
+        from .figures import render_lifted_figure
+
+        render_lifted_figure(out, images or coco_json.parent, figure)
+        console.print(f"figure -> {figure}")
+
+
+@click.command("import-videopose3d")
+@click.option("--data-3d", required=True, type=_path, help="VideoPose3D data_3d_*.npz (positions_3d).")
+@click.option("--data-2d", required=True, type=_path, help="VideoPose3D data_2d_*.npz (positions_2d).")
+@click.option("--cameras", required=True, type=_path, help="Camera file (JSON, docs/conventions.md).")
+@click.option("--out", required=True, type=_path, help="The pairs v1 .npz to write.")
+@click.option("--subject", "subjects", multiple=True, help="Import only these subjects (repeatable).")
+@_user_errors
+def import_videopose3d_command(data_3d, data_2d, cameras, out, subjects):
+    """Convert Human3.6M in VideoPose3D's npz format (+ a camera file) into a pairs v1 file."""
+    from .videopose3d import import_videopose3d
+
+    s = import_videopose3d(data_3d, data_2d, cameras, out, subjects=list(subjects) or None)
+    console.print(f"{s.n} pairs from {s.sequences} sequences -> {s.out}")
+    for item in s.skipped:
+        console.print(f"  skipped {item}")
+
+
+@click.command("demo")
+@click.option("--out", type=_path, default=Path("demo_out"), show_default=True, help="Where every step writes.")
+@click.option("--config", "config_file", type=_path, help="A YAML file of DemoConfig keys (scale of each step).")
+@click.option("--frames", type=int, help="Rendered frames. [2000]")
+@click.option("--seed", type=int, help="[0]")
+@click.option("--no-progress", is_flag=True, help="No progress bars.")
+@_user_errors
+def demo(out, config_file, frames, seed, no_progress):
+    """The main job end to end: pairs, a rendered dataset, training, evaluation, real photos lifted, a report."""
+    from generator.config_file import load_config
+
+    from .demo import DemoConfig, run_demo
+
+    cfg = load_config(DemoConfig, config_file, dict(frames=frames, seed=seed), what="demo config")
+    run_demo(out, cfg, console=console, show_progress=not no_progress)
