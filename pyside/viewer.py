@@ -1,0 +1,221 @@
+"""A PySide6 desktop viewer: the image with its 2D skeleton beside the 3D pose, sample by sample.
+
+Left joints are drawn blue, right joints red, the spine and head green. Visible joints are filled,
+occluded ones hollow; joints outside the image are not drawn. The right view (the paper's stereo
+camera), when the source has it, is drawn dashed.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PySide6 import QtCore, QtGui, QtWidgets
+
+from generator.skeleton import BONES, JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, ROOT
+
+from .sources import ViewerSample
+
+LEFT_COLOUR = QtGui.QColor(40, 110, 255)
+RIGHT_COLOUR = QtGui.QColor(235, 50, 50)
+CENTRE_COLOUR = QtGui.QColor(40, 190, 80)
+
+
+def joint_colour(j: int) -> QtGui.QColor:
+    if j in LEFT_JOINTS:
+        return LEFT_COLOUR
+    if j in RIGHT_JOINTS:
+        return RIGHT_COLOUR
+    return CENTRE_COLOUR
+
+
+class ImageView(QtWidgets.QWidget):
+    """The image (or a grey canvas of its size) with the 2D skeleton drawn on it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.sample: ViewerSample | None = None
+        self.show_right = True
+        self.setMinimumSize(320, 320)
+
+    def set_sample(self, sample: ViewerSample) -> None:
+        self.sample = sample
+        self.update()
+
+    def image_rect(self) -> QtCore.QRectF:
+        """Where the image lies in widget coordinates (aspect kept, centred)."""
+        w, h = self.sample.image_size
+        scale = min(self.width() / w, self.height() / h)
+        return QtCore.QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QtGui.QPainter(self)
+        painter.setRenderHint(QtGui.QPainter.Antialiasing)
+        painter.fillRect(self.rect(), QtGui.QColor(30, 30, 30))
+        if self.sample is None:
+            return
+        s = self.sample
+        rect = self.image_rect()
+        if s.image is not None:
+            img = np.ascontiguousarray(s.image)
+            qimg = QtGui.QImage(img.data, img.shape[1], img.shape[0], img.strides[0], QtGui.QImage.Format_RGB888)
+            painter.drawImage(rect, qimg)
+        else:
+            painter.fillRect(rect, QtGui.QColor(90, 90, 90))
+        scale = rect.width() / s.image_size[0]
+        # Pixel coordinates have their origin at the image's top-left corner (docs/conventions.md).
+        to_widget = lambda p: QtCore.QPointF(rect.left() + p[0] * scale, rect.top() + p[1] * scale)  # noqa: E731
+        visible = np.ones(NUM_JOINTS, dtype=bool) if s.visibility is None else s.visibility > 0
+        if self.show_right and s.joints_2d_right is not None:
+            self._draw_skeleton(painter, [to_widget(p) for p in s.joints_2d_right], visible, None, dashed=True)
+        self._draw_skeleton(painter, [to_widget(p) for p in s.joints_2d], visible, s.visibility, dashed=False)
+
+    @staticmethod
+    def _draw_skeleton(painter, points, drawn, visibility, dashed: bool) -> None:
+        for child, parent in BONES:
+            if not (drawn[child] and drawn[parent]):
+                continue
+            pen = QtGui.QPen(joint_colour(child), 2.5)
+            if dashed:
+                pen.setStyle(QtCore.Qt.DashLine)
+            painter.setPen(pen)
+            painter.drawLine(points[parent], points[child])
+        if dashed:
+            return
+        for j, p in enumerate(points):
+            if not drawn[j]:
+                continue
+            colour = joint_colour(j)
+            painter.setPen(QtGui.QPen(colour, 2))
+            painter.setBrush(colour if visibility is None or visibility[j] == 2 else QtCore.Qt.NoBrush)
+            painter.drawEllipse(p, 4, 4)
+
+
+class SkeletonView3D(QtWidgets.QWidget):
+    """The root-relative 3D pose in an orthographic view; drag to turn it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.sample: ViewerSample | None = None
+        self.yaw = math.radians(-30.0)
+        self.pitch = math.radians(15.0)
+        self._drag: QtCore.QPointF | None = None
+        self.setMinimumSize(320, 320)
+
+    def set_sample(self, sample: ViewerSample) -> None:
+        self.sample = sample
+        self.update()
+
+    def view_points(self) -> np.ndarray:
+        """Joints (17, 2) in widget pixels: camera frame turned by yaw/pitch, y up on screen."""
+        p = self.sample.joints_3d - self.sample.joints_3d[ROOT]
+        cy, sy, cp, sp = math.cos(self.yaw), math.sin(self.yaw), math.cos(self.pitch), math.sin(self.pitch)
+        yaw = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])  # about the camera's y (vertical) axis
+        pitch = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+        q = p @ (pitch @ yaw).T
+        scale = 0.4 * min(self.width(), self.height()) / 1000.0  # 1 m = 40 % of the view
+        return np.stack([self.width() / 2 + q[:, 0] * scale, self.height() / 2 + q[:, 1] * scale], axis=1)
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QtGui.QPainter(self)
+        painter.setRenderHint(QtGui.QPainter.Antialiasing)
+        painter.fillRect(self.rect(), QtGui.QColor(245, 245, 245))
+        if self.sample is None:
+            return
+        pts = [QtCore.QPointF(*p) for p in self.view_points()]
+        for child, parent in BONES:
+            painter.setPen(QtGui.QPen(joint_colour(child), 3))
+            painter.drawLine(pts[parent], pts[child])
+        painter.setPen(QtGui.QColor(80, 80, 80))
+        root = self.sample.joints_3d[ROOT]
+        painter.drawText(8, 18, f"root ({root[0]:.0f}, {root[1]:.0f}, {root[2]:.0f}) mm, camera frame")
+
+    def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._drag = event.position()
+
+    def mouseMoveEvent(self, event) -> None:  # noqa: N802 - Qt API
+        if self._drag is None:
+            return
+        delta = event.position() - self._drag
+        self._drag = event.position()
+        self.yaw += delta.x() * 0.01
+        self.pitch = max(-1.5, min(1.5, self.pitch + delta.y() * 0.01))
+        self.update()
+
+    def mouseReleaseEvent(self, event) -> None:  # noqa: N802 - Qt API
+        self._drag = None
+
+
+class ViewerWindow(QtWidgets.QMainWindow):
+    """Browse a source: a slider and spin box pick the sample, a panel shows its metadata."""
+
+    def __init__(self, source, title: str | None = None):
+        super().__init__()
+        self.source = source
+        self.setWindowTitle(title or f"posebridge viewer — {getattr(source, 'name', '')}")
+        self.image_view = ImageView()
+        self.view_3d = SkeletonView3D()
+        self.info = QtWidgets.QPlainTextEdit(readOnly=True)
+        self.info.setMaximumHeight(140)
+        self.slider = QtWidgets.QSlider(QtCore.Qt.Horizontal)
+        self.slider.setRange(0, max(len(source) - 1, 0))
+        self.spin = QtWidgets.QSpinBox()
+        self.spin.setRange(0, max(len(source) - 1, 0))
+        self.right_box = QtWidgets.QCheckBox("right view")
+        self.right_box.setChecked(True)
+        self.slider.valueChanged.connect(self.spin.setValue)
+        self.spin.valueChanged.connect(self.slider.setValue)
+        self.slider.valueChanged.connect(self.show_sample)
+        self.right_box.toggled.connect(self._toggle_right)
+
+        views = QtWidgets.QSplitter()
+        views.addWidget(self.image_view)
+        views.addWidget(self.view_3d)
+        controls = QtWidgets.QHBoxLayout()
+        controls.addWidget(self.slider, 1)
+        controls.addWidget(self.spin)
+        controls.addWidget(self.right_box)
+        layout = QtWidgets.QVBoxLayout()
+        layout.addWidget(views, 1)
+        layout.addLayout(controls)
+        layout.addWidget(self.info)
+        central = QtWidgets.QWidget()
+        central.setLayout(layout)
+        self.setCentralWidget(central)
+        self.resize(980, 620)
+        if len(source):
+            self.show_sample(0)
+
+    def _toggle_right(self, on: bool) -> None:
+        self.image_view.show_right = on
+        self.image_view.update()
+
+    def show_sample(self, i: int) -> None:
+        sample = self.source.sample(int(i))
+        self.image_view.set_sample(sample)
+        self.view_3d.set_sample(sample)
+        lines = [f"sample {i} of {len(self.source)}   image {sample.image_size[0]}x{sample.image_size[1]}"]
+        lines += [f"{k}: {v}" for k, v in sample.meta.items()]
+        if sample.visibility is not None:
+            counts = np.bincount(sample.visibility, minlength=3)
+            lines.append(f"visibility: {counts[2]} visible, {counts[1]} occluded, {counts[0]} outside")
+        hidden = [JOINT_NAMES[j] for j in range(NUM_JOINTS) if sample.visibility is not None and sample.visibility[j] < 2]
+        if hidden:
+            lines.append("not visible: " + ", ".join(hidden))
+        self.info.setPlainText("\n".join(lines))
+
+
+def run_viewer(path, index: int = 0, screenshot: str | None = None) -> int:
+    """Open the viewer on `path`; with `screenshot`, save a PNG of the window and exit."""
+    from .sources import open_source
+
+    app = QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
+    window = ViewerWindow(open_source(path))
+    window.spin.setValue(index)
+    window.show()
+    if screenshot:
+        app.processEvents()
+        window.grab().save(str(screenshot))
+        window.close()
+        return 0
+    return app.exec()
