@@ -14,7 +14,7 @@ from PIL import Image, ImageDraw
 from rich.table import Table
 
 from generator.camera import camera_center, fov_from_focal
-from generator.skeleton import BONES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS
+from generator.skeleton import BONES, NUM_JOINTS, joint_colour_rgb
 from generator.store import (
     MANIFEST_NAME,
     DatasetReader,
@@ -163,20 +163,13 @@ def _check_frame(tar, json_member, image_member, arrays, row, manifest, tar_path
 # ------------------------------------------------------------------------------------------------
 # contact sheet
 
-_VIS_COLOURS = {1: (255, 160, 0), 2: (40, 220, 80)}  # occluded orange, visible green
-
-
-def _bone_colour(child: int) -> tuple[int, int, int]:
-    if child in LEFT_JOINTS:
-        return (80, 140, 255)
-    if child in RIGHT_JOINTS:
-        return (255, 70, 70)
-    return (240, 240, 240)
+_VIS_COLOURS = {1: (255, 160, 0), 2: (255, 255, 255)}  # occluded orange, visible white
 
 
 def contact_sheet(folder: str | Path, out: str | Path, samples: int = 16, columns: int = 4, tile: int = 192) -> Path:
     """A PNG grid of `samples` frames spread over the dataset, each with its 2D skeleton drawn:
-    bones blue (left), red (right), white (centre); joints green (visible) or orange (occluded)."""
+    bones in their side's colour (skeleton.SIDE_COLOURS_RGB: left blue, right red, centre green);
+    joints white (visible) or orange (occluded)."""
     try:
         reader = DatasetReader(folder, ("joints_2d", "visibility"))
     except StoreError as e:
@@ -197,7 +190,7 @@ def contact_sheet(folder: str | Path, out: str | Path, samples: int = 16, column
         p = j2 * scale + (x0, y0)
         for child, parent in BONES:
             if vis[child] and vis[parent]:
-                draw.line([tuple(p[parent]), tuple(p[child])], fill=_bone_colour(child), width=2)
+                draw.line([tuple(p[parent]), tuple(p[child])], fill=joint_colour_rgb(child), width=2)
         for j in range(NUM_JOINTS):
             if vis[j]:
                 x, y = p[j]

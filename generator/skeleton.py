@@ -76,6 +76,21 @@ H36M_BONE_LENGTHS_MM = np.array(
 )
 H36M_BONE_LENGTHS_MM.setflags(write=False)
 
+# Drawing: one palette for every figure, contact sheet and viewer. Bones and joints take the
+# colour of their (child) joint's side: the person's left blue, right red, the midline green.
+SIDE_COLOURS_RGB: dict[str, tuple[int, int, int]] = {"left": (40, 110, 255), "right": (235, 50, 50), "centre": (40, 190, 80)}
+
+
+def joint_side(j: int) -> str:
+    """'left', 'right' or 'centre' (the spine, neck and head)."""
+    return "left" if j in LEFT_JOINTS else "right" if j in RIGHT_JOINTS else "centre"
+
+
+def joint_colour_rgb(j: int) -> tuple[int, int, int]:
+    """The drawing colour (0-255 RGB) of joint j and of the bone that ends at it."""
+    return SIDE_COLOURS_RGB[joint_side(j)]
+
+
 # ------------------------------------------------------------------------------------------------
 # COCO-17
 COCO_JOINT_NAMES: tuple[str, ...] = (

@@ -1,6 +1,6 @@
 """A PySide6 desktop viewer: the image with its 2D skeleton beside the 3D pose, sample by sample.
 
-Left joints are drawn blue, right joints red, the spine and head green. Visible joints are filled,
+Bones and joints take their side's colour (generator.skeleton.SIDE_COLOURS_RGB). Visible joints are filled,
 occluded ones hollow; joints outside the image are not drawn. The right view (the paper's stereo
 camera), when the source has it, is drawn dashed.
 """
@@ -12,21 +12,12 @@ import math
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
-from generator.skeleton import BONES, JOINT_NAMES, LEFT_JOINTS, NUM_JOINTS, RIGHT_JOINTS, ROOT
+from generator.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, ROOT, joint_colour_rgb
 
 from .sources import ViewerSample
 
-LEFT_COLOUR = QtGui.QColor(40, 110, 255)
-RIGHT_COLOUR = QtGui.QColor(235, 50, 50)
-CENTRE_COLOUR = QtGui.QColor(40, 190, 80)
-
-
 def joint_colour(j: int) -> QtGui.QColor:
-    if j in LEFT_JOINTS:
-        return LEFT_COLOUR
-    if j in RIGHT_JOINTS:
-        return RIGHT_COLOUR
-    return CENTRE_COLOUR
+    return QtGui.QColor(*joint_colour_rgb(j))
 
 
 class ImageView(QtWidgets.QWidget):

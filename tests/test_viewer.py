@@ -49,7 +49,8 @@ def app():
 
 def test_window_draws_the_skeleton_where_the_pixels_say(app, pairs_file, tmp_path):
     from pyside.sources import open_source
-    from pyside.viewer import LEFT_COLOUR, RIGHT_COLOUR, ViewerWindow
+    from generator.skeleton import SIDE_COLOURS_RGB
+    from pyside.viewer import ViewerWindow
 
     window = ViewerWindow(open_source(pairs_file))
     window.right_box.setChecked(False)
@@ -67,12 +68,12 @@ def test_window_draws_the_skeleton_where_the_pixels_say(app, pairs_file, tmp_pat
 
     # A filled disc of the joint's side colour sits on each visible limb joint.
     for j in (5, 6, 12):  # left knee, left foot, left elbow
-        assert colour_at(sample.joints_2d[j]) == (LEFT_COLOUR.red(), LEFT_COLOUR.green(), LEFT_COLOUR.blue())
+        assert colour_at(sample.joints_2d[j]) == SIDE_COLOURS_RGB["left"]
     for j in (2, 3, 15):
-        assert colour_at(sample.joints_2d[j]) == (RIGHT_COLOUR.red(), RIGHT_COLOUR.green(), RIGHT_COLOUR.blue())
+        assert colour_at(sample.joints_2d[j]) == SIDE_COLOURS_RGB["right"]
     # The occluded right wrist is drawn hollow: beside the (vertical) forearm line, inside the ring,
     # it shows the canvas, where the filled right elbow shows its colour.
-    red = (RIGHT_COLOUR.red(), RIGHT_COLOUR.green(), RIGHT_COLOUR.blue())
+    red = SIDE_COLOURS_RGB["right"]
     assert colour_at(sample.joints_2d[15], dx=2) == red
     assert colour_at(sample.joints_2d[16], dx=2) != red
     assert set(LEFT_JOINTS).isdisjoint(RIGHT_JOINTS)

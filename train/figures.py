@@ -12,13 +12,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from generator.skeleton import BONES, LEFT_JOINTS, RIGHT_JOINTS  # noqa: E402
+from generator.skeleton import BONES, joint_colour_rgb  # noqa: E402
 
-_SIDE_COLOURS = {"left": "tab:blue", "right": "tab:red", "centre": "0.25"}
-
-
-def _bone_colour(child: int) -> str:
-    return _SIDE_COLOURS["left" if child in LEFT_JOINTS else "right" if child in RIGHT_JOINTS else "centre"]
+def _bone_colour(child: int) -> tuple[float, float, float]:
+    return tuple(c / 255 for c in joint_colour_rgb(child))
 
 
 def _save(fig, out: str | Path) -> Path:
