@@ -12,7 +12,7 @@ keeps going until the player reports done or failed, then closes the environment
 quits). Frames go over ZeroMQ to the collector, never through here. Restarts and resuming from the
 dataset's state are the generate supervisor's (bridge/generate.py), as for every player kind.
 
-Pitfalls of mlagents-envs 0.28 handled here (../shared/NOTES.md): after the first handshake message
+Pitfalls of mlagents-envs 0.28 handled here: after the first handshake message
 the constructor waits without a timeout, so a watchdog kills a player that stalls there and breaks
 the wait; `close()` always runs in `finally` or the interpreter hangs at exit; a `timeout_wait`
 below 10 s makes mlagents spin at full CPU; one message is capped at 4 MiB (the run config checks

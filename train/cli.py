@@ -152,7 +152,7 @@ def import_videopose3d_command(data_3d, data_2d, cameras, out, subjects):
 @click.command("demo")
 @click.option("--out", type=_path, default=Path("demo_out"), show_default=True, help="Where every step writes.")
 @click.option("--config", "config_file", type=_path, help="A YAML file of DemoConfig keys (scale of each step).")
-@click.option("--frames", type=int, help="Rendered frames. [2000]")
+@click.option("--frames", type=int, help="Rendered frames. [3000]")
 @click.option("--seed", type=int, help="[0]")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
 @_user_errors

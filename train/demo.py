@@ -34,7 +34,7 @@ class DemoConfig(BaseModel):
 
     seed: int = 0
     pairs_per_source: int = Field(200_000, ge=1000)  # CMU-train pairs and prior pairs, each
-    frames: int = Field(2000, ge=1)  # rendered frames
+    frames: int = Field(3000, ge=1)  # rendered frames
     workers: int = Field(2, ge=1)  # built-in player processes
     image_size: int = Field(256, ge=32)
     dataset_weight: float = Field(0.2, ge=0.0)  # share of each training batch from the rendered dataset
