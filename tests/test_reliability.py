@@ -361,9 +361,22 @@ def test_a_player_killed_mid_run_is_replaced_and_the_run_completes(reference, tm
     result = {}
     thread = threading.Thread(target=lambda: result.setdefault("summary", run_generate(config, out, launcher, show_progress=False)))
     thread.start()
-    _wait_for(out / "shard-000000.tar", 60)  # player w0.0 has made its first shard and has more to go
+    deadline = time.monotonic() + 60
+    while not launcher.handles:
+        assert time.monotonic() < deadline, "no player started"
+        time.sleep(0.001)
     victim = launcher.handles[0]
-    assert victim.poll() is None, "the player finished before it could be killed"
+    # Run the victim in 5 ms slices, stopped in between, until its first shard is stored: it is then
+    # stopped (alive, with more frames to go) when it is killed, however loaded the machine is.
+    os.kill(victim.pid, signal.SIGSTOP)
+    while not (out / "shard-000000.tar").exists():
+        assert time.monotonic() < deadline, "player w0.0 stored no shard"
+        assert victim.poll() is None, "the player finished within one 5 ms slice"
+        os.kill(victim.pid, signal.SIGCONT)
+        time.sleep(0.005)
+        os.kill(victim.pid, signal.SIGSTOP)
+        time.sleep(0.001)
+    assert victim.poll() is None
     os.kill(victim.pid, signal.SIGKILL)
     thread.join(90)
     summary = result["summary"]
