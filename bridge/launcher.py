@@ -38,10 +38,16 @@ from mlagents_envs.exception import UnityException, UnityWorkerInUseException
 from mlagents_envs.rpc_communicator import RpcCommunicator
 from pydantic import BaseModel, ConfigDict, Field
 
-from generator.player import PlayerSettings
-
 from .mlagents_channels import EngineSettings, GeneratorConfigChannel, PlayerRunConfig, PoseAssignment, PoseRow
-from .players import PlayerAssignment, PlayerHandle, PlayerLauncher, ProcessHandle, spawn_player_process
+from .players import (
+    PlayerAssignment,
+    PlayerHandle,
+    PlayerLauncher,
+    ProcessHandle,
+    player_transport,
+    source_tree_environment,
+    spawn_player_process,
+)
 from .workplan import format_id_ranges
 
 log = logging.getLogger(__name__)
@@ -106,12 +112,7 @@ class PlayerCommand(BaseModel):
 
     def environment(self) -> dict | None:
         """The built-in player imports this very source tree, whatever the working directory."""
-        if self.kind != "builtin":
-            return None
-        env = dict(os.environ)
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        return env
+        return source_tree_environment() if self.kind == "builtin" else None
 
 
 class LaunchSettings(BaseModel):
@@ -333,8 +334,10 @@ class MlAgentsLauncher(PlayerLauncher):
     kind: ClassVar[str] = ""
     player_kind: ClassVar[Literal["builtin", "unity"]] = "builtin"
 
-    def __init__(self, config, workdir: Path, command: PlayerCommand, settings: LaunchSettings | None = None, poses: PoseAssignment | None = None):
+    def __init__(self, config, workdir: Path, command: PlayerCommand, settings: LaunchSettings | None = None,
+                 poses: PoseAssignment | None = None, transport: dict | None = None):
         self.config = config  # generator.player.PlayerConfig
+        self.transport = transport or {}  # the built-in player's send settings (players.player_transport)
         self.workdir = Path(workdir)
         self.command = command
         self.settings = settings or LaunchSettings(
@@ -370,7 +373,7 @@ class MlAgentsLauncher(PlayerLauncher):
             raise ValueError(f"unknown options for the {cls.kind} player: {sorted(options)}")
         command = PlayerCommand(kind=cls.player_kind, executable=Path(exe) if exe else None, extra_args=args)
         poses = PoseAssignment(source=player.pose_source, fps=player.pose_fps, rows=pose_rows(player.pose_source, player.pose_fps, n_poses, config.seed, player.pose_exclude_subjects))
-        return cls(player, workdir, command, settings, poses)
+        return cls(player, workdir, command, settings, poses, player_transport(config.transport))
 
     def run_config(self, assignment: PlayerAssignment) -> PlayerRunConfig:
         """What goes over the side channel: the assignment, the scene, and (for the built-in player)
@@ -378,12 +381,7 @@ class MlAgentsLauncher(PlayerLauncher):
         frames = format_id_ranges(assignment.frame_ids)
         player: dict = {}
         if self.command.kind == "builtin":
-            settings = PlayerSettings(
-                endpoint=assignment.endpoint, run_id=assignment.run_id, player_id=assignment.player_id, seed=assignment.seed,
-                frame_ids=frames, config=self.config,
-                curve_server_key=assignment.curve_server_key, curve_client_key=assignment.curve_client_key,
-            )
-            player = json.loads(settings.model_dump_json())
+            player = json.loads(assignment.player_settings(self.config, **self.transport).model_dump_json())
         elif assignment.curve_server_key is not None:
             raise ValueError("the Unity player does not speak CURVE yet; run it on a trusted network without --curve-secret-key")
         return PlayerRunConfig(

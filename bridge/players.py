@@ -52,6 +52,23 @@ class PlayerAssignment:
     def player_id(self) -> str:
         return f"w{self.slot}.{self.attempt}"
 
+    def player_settings(self, config, **transport):
+        """The built-in player's `generator.player.PlayerSettings` for this share, rendering
+        `config` (a PlayerConfig); `transport` sets send_hwm, linger_ms or send_timeout_s."""
+        from generator.player import PlayerSettings
+
+        return PlayerSettings(
+            endpoint=self.endpoint,
+            run_id=self.run_id,
+            player_id=self.player_id,
+            seed=self.seed,
+            frame_ids=format_id_ranges(self.frame_ids),
+            config=config,
+            curve_server_key=self.curve_server_key,
+            curve_client_key=self.curve_client_key,
+            **transport,
+        )
+
 
 class PlayerHandle(abc.ABC):
     """A started player."""
@@ -163,6 +180,20 @@ def _die_with_parent() -> None:
         pass
 
 
+def source_tree_environment() -> dict:
+    """This process's environment with the source tree first on PYTHONPATH, so that a player
+    started with `python -m` imports this very tree, whatever its working directory."""
+    env = dict(os.environ)
+    root = str(Path(__file__).resolve().parents[1])
+    env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    return env
+
+
+def player_transport(transport) -> dict:
+    """The built-in player's send settings (PlayerSettings keys) from the run's TransportConfig."""
+    return {"send_hwm": transport.send_hwm, "linger_ms": transport.player_linger_ms, "send_timeout_s": transport.send_timeout_s}
+
+
 def spawn_player_process(command: list[str], player_id: str, log_path: Path, env: dict | None = None) -> ProcessHandle:
     """Start a player command with its output in `log_path`, tied to this process's life."""
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -193,8 +224,7 @@ class BuiltinLauncher(PlayerLauncher):
     def from_config(cls, config, workdir: Path, **options) -> "BuiltinLauncher":
         if options:
             raise ValueError(f"the builtin player takes no player options, got {sorted(options)}")
-        t = config.transport
-        return cls(config.player, workdir, send_hwm=t.send_hwm, linger_ms=t.player_linger_ms, send_timeout_s=t.send_timeout_s)
+        return cls(config.player, workdir, **player_transport(config.transport))
 
     def content_config(self) -> dict:
         return self.config.model_dump(mode="json")
@@ -203,29 +233,11 @@ class BuiltinLauncher(PlayerLauncher):
         return tuple(self.config.scene.image_size)
 
     def start(self, assignment: PlayerAssignment) -> ProcessHandle:
-        from generator.player import PlayerSettings
-
-        settings = PlayerSettings(
-            endpoint=assignment.endpoint,
-            run_id=assignment.run_id,
-            player_id=assignment.player_id,
-            seed=assignment.seed,
-            frame_ids=format_id_ranges(assignment.frame_ids),
-            config=self.config,
-            send_hwm=self.send_hwm,
-            linger_ms=self.linger_ms,
-            send_timeout_s=self.send_timeout_s,
-            curve_server_key=assignment.curve_server_key,
-            curve_client_key=assignment.curve_client_key,
-        )
+        settings = assignment.player_settings(self.config, send_hwm=self.send_hwm, linger_ms=self.linger_ms, send_timeout_s=self.send_timeout_s)
         path = self.workdir / f"{assignment.player_id}.json"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(settings.model_dump_json(indent=1))
-        env = dict(os.environ)
-        # The player imports this very source tree, whatever the caller's working directory.
-        root = str(Path(__file__).resolve().parents[1])
-        env["PYTHONPATH"] = root + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
         command = [self.python, "-m", "generator.player", "--settings", str(path)]
-        handle = spawn_player_process(command, assignment.player_id, self.workdir / f"{assignment.player_id}.log", env=env)
+        handle = spawn_player_process(command, assignment.player_id, self.workdir / f"{assignment.player_id}.log", env=source_tree_environment())
         log.info("started player %s with %d frames", handle.describe(), len(assignment.frame_ids))
         return handle

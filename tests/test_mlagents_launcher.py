@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from mlagents_envs.environment import UnityEnvironment
 
-from bridge import launcher as launcher_mod
 from bridge.generate import RUN_DIR, GenerateConfig, run_generate
 from bridge.launcher import BuiltinMlAgentsLauncher, LaunchError, LaunchSettings, PlayerCommand, UnityLauncher, free_port, open_environment
 from bridge.mlagents_channels import (
@@ -73,6 +72,21 @@ def _alive(pid: int) -> bool:
 def test_channel_guid_is_shared_with_csharp():
     m = re.search(r'ChannelGuid = "([0-9a-f-]{36})"', CS_CHANNEL.read_text())
     assert m is not None and m.group(1) == str(CONFIG_CHANNEL_ID)
+
+
+def test_builtin_players_get_the_runs_transport_settings_through_either_launch_path(tmp_path):
+    """The side channel carries the same PlayerSettings a directly started built-in player gets."""
+    from bridge.players import BuiltinLauncher, PlayerAssignment
+    from generator.player import PlayerSettings
+
+    cfg = GenerateConfig.model_validate({"transport": {"send_hwm": 7, "player_linger_ms": 123, "send_timeout_s": 9.5}})
+    share = PlayerAssignment(slot=0, attempt=0, run_id="r1", seed=3, frame_ids=np.arange(10), endpoint="tcp://127.0.0.1:5999")
+    direct = BuiltinLauncher.from_config(cfg, tmp_path)
+    via_mlagents = BuiltinMlAgentsLauncher.from_config(cfg, tmp_path)
+    sent = PlayerSettings.model_validate(via_mlagents.run_config(share).player)
+    expected = share.player_settings(direct.config, send_hwm=direct.send_hwm, linger_ms=direct.linger_ms, send_timeout_s=direct.send_timeout_s)
+    assert (sent.send_hwm, sent.linger_ms, sent.send_timeout_s) == (7, 123, 9.5)
+    assert sent == expected
 
 
 @pytest.mark.timeout(60)
