@@ -36,10 +36,8 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
 
     base = AccuracyConfig()
-    cfg = base.model_copy(update={
+    cfg = base.with_epochs(args.epochs).model_copy(update={
         "net": NetConfig(**{**base.net.model_dump(), "width": args.width}),
-        "epochs": args.epochs,
-        "end_to_end_epochs": min(base.end_to_end_epochs, args.epochs - 1) if args.epochs > 1 else 0,
         "steps_per_epoch": args.steps,
         "threads": args.threads,
         "seed": args.seed,

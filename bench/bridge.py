@@ -16,6 +16,7 @@ import multiprocessing as mp
 import os
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -106,8 +107,6 @@ def main() -> None:
     ready, go, endpoints = spawn.Queue(), spawn.Queue(), spawn.Queue()
     with tempfile.TemporaryDirectory(dir=args.dir) as tmp:
         # The collector binds first so the sender can connect to its port.
-        import threading
-
         result: dict[str, float] = {}
         t = threading.Thread(target=lambda: result.setdefault("ingest", bench_collector(endpoints, args.frames, args.shard_size, Path(tmp) / "ds", go)))
         t.start()
@@ -116,8 +115,7 @@ def main() -> None:
         sender.start()
         header_bytes, image_bytes = ready.get()
         t.join()
-        bare_endpoint = endpoint  # the collector's socket is closed; rebind the same port
-        bare = bench_bare(bare_endpoint, args.frames, go)
+        bare = bench_bare(endpoint, args.frames, go)  # the collector's socket is closed; rebind its port
         sender.join()
     ingest = result["ingest"]
     print(f"frames: {args.frames}, header {header_bytes / 1024:.2f} KB, JPEG {image_bytes / 1024:.1f} KB, shards of {args.shard_size}")

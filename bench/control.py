@@ -24,6 +24,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -75,6 +76,27 @@ def zmq_sender(endpoint: str, count: int) -> None:
         channel.close()
 
 
+def _timed_rate(receive: Callable[[], list[int]], count: int) -> tuple[float, float]:
+    """(frames/s, MB/s) of `count` frames; `receive()` waits for the next batch and gives each frame's size."""
+    received = nbytes = 0
+    t0 = None
+    while received < count:
+        for size in receive():
+            if t0 is None:
+                t0 = time.perf_counter()
+            received += 1
+            nbytes += size
+    elapsed = time.perf_counter() - t0
+    # The first frame starts the clock, so count-1 frames fill the timed interval.
+    return (received - 1) / elapsed, nbytes / elapsed / 1e6
+
+
+def _reap(sender: mp.Process) -> None:
+    sender.join(timeout=10)
+    if sender.is_alive():
+        sender.kill()
+
+
 def bench_side_channel(count: int) -> tuple[float, float]:
     """(frames/s, MB/s) of frames carried in ML-Agents side-channel messages."""
     from mlagents_envs.environment import UnityEnvironment
@@ -87,25 +109,17 @@ def bench_side_channel(count: int) -> tuple[float, float]:
     sender = mp.get_context("spawn").Process(target=side_channel_sender, args=(port, count), daemon=True)
     sender.start()
     env = UnityEnvironment(file_name=None, base_port=port, side_channels=[channel], timeout_wait=60)
+
+    def receive() -> list[int]:
+        env.step()
+        return [len(msg) for msg in channel.get_and_clear_received_messages()]
+
     try:
         env.reset()
-        received = nbytes = 0
-        t0 = None
-        while received < count:
-            env.step()
-            for msg in channel.get_and_clear_received_messages():
-                if t0 is None:
-                    t0 = time.perf_counter()
-                received += 1
-                nbytes += len(msg)
-        elapsed = time.perf_counter() - t0
+        return _timed_rate(receive, count)
     finally:
         env.close()
-        sender.join(timeout=10)
-        if sender.is_alive():
-            sender.kill()
-    # The first frame starts the clock, so count-1 frames fill the timed interval.
-    return (received - 1) / elapsed, nbytes / elapsed / 1e6
+        _reap(sender)
 
 
 def bench_zmq(count: int) -> tuple[float, float]:
@@ -115,22 +129,15 @@ def bench_zmq(count: int) -> tuple[float, float]:
     server = PullServer(TransportConfig())
     sender = mp.get_context("spawn").Process(target=zmq_sender, args=(server.connect_endpoints()[0], count), daemon=True)
     sender.start()
+
+    def receive() -> list[int]:
+        return [sum(len(p.buffer) for p in server.socket.recv_multipart(copy=False))]
+
     try:
-        received = nbytes = 0
-        t0 = None
-        while received < count:
-            parts = server.socket.recv_multipart(copy=False)
-            if t0 is None:
-                t0 = time.perf_counter()
-            received += 1
-            nbytes += sum(len(p.buffer) for p in parts)
-        elapsed = time.perf_counter() - t0
+        return _timed_rate(receive, count)
     finally:
         server.close()
-        sender.join(timeout=10)
-        if sender.is_alive():
-            sender.kill()
-    return (received - 1) / elapsed, nbytes / elapsed / 1e6
+        _reap(sender)
 
 
 def main(argv: list[str] | None = None) -> int:

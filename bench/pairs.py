@@ -26,10 +26,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 
 from generator.pairs import BLOCK_SIZE, PairGenerator, PairsConfig, write_pairs_file  # noqa: E402
+from generator.pairs_io import STRING_KEYS  # noqa: E402
 from generator.poses import load_pose_source  # noqa: E402
 
 NUMERIC = ("joints_2d", "joints_3d", "joints_2d_right", "visibility", "K", "image_size")
-STRINGS = ("subject", "sequence", "action", "camera")
 
 
 def best_of(repeats: int, fn) -> float:
@@ -55,7 +55,7 @@ def main() -> None:
     out = gen.allocate(n)
     gen.fill(out)  # touch every page and warm up
     numeric_bytes = sum(getattr(out, k).nbytes for k in NUMERIC) // n
-    string_bytes = sum(getattr(out, k).nbytes for k in STRINGS) // n
+    string_bytes = sum(getattr(out, k).nbytes for k in STRING_KEYS) // n
 
     t_numeric = best_of(args.repeats, lambda: gen.fill(out, strings=False))
     t_full = best_of(args.repeats, lambda: gen.fill(out, strings=True))

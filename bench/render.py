@@ -14,7 +14,6 @@ each, the ratio, and where the full loop's time goes.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import statistics
 import sys
@@ -23,8 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from PIL import Image  # noqa: E402
-
+from generator.player import encode_image  # noqa: E402
 from generator.poses import load_pose_source  # noqa: E402
 from generator.render import MannequinRenderer, mannequin_primitives  # noqa: E402
 from generator.scene import SceneConfig, sample_scene, scene_ground_truth  # noqa: E402
@@ -44,8 +42,7 @@ def full_loop(renderer: MannequinRenderer, config: SceneConfig, bank, first: int
         t2 = time.perf_counter()
         scene_ground_truth(scene)
         t3 = time.perf_counter()
-        buf = io.BytesIO()
-        Image.fromarray(frame.rgb).save(buf, format="JPEG", quality=90)
+        encode_image(frame.rgb, "jpeg", jpeg_quality=90)
         t4 = time.perf_counter()
         for name, dt in zip(STAGES, (t1 - t0, t2 - t1, t3 - t2, t4 - t3)):
             stage_s[name] += dt

@@ -32,8 +32,7 @@ from generator.poses import load_pose_source  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
 from train.data import MixedBatches  # noqa: E402
 from train.models import MartinezMLP, NetConfig  # noqa: E402
-from train.targets import training_features  # noqa: E402
-from train.trainer import train_run  # noqa: E402
+from train.trainer import feature_transform, train_run  # noqa: E402
 
 
 def _plain_mlp(in_dim: int, out_dim: int, width: int, blocks: int) -> nn.Sequential:
@@ -73,8 +72,7 @@ def _loop_rate(kind: str, data: Path, out: Path, batch: int, steps: int, threads
 
 
 def _loader_rate(data: Path, batch: int, steps: int) -> float:
-    cfg = TrainConfig()
-    batches = MixedBatches([load_pairs(data, mmap=True)], [1.0], batch, lambda r, g: training_features(r, g, cfg.baseline_mm, cfg.noise_px, cfg.mirror))
+    batches = MixedBatches([load_pairs(data, mmap=True)], [1.0], batch, feature_transform(TrainConfig()))
     batches.next()
     t = time.perf_counter()
     for _ in range(steps):

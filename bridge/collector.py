@@ -24,7 +24,7 @@ import numpy as np
 import zmq
 from pydantic import ValidationError
 
-from generator.camera import in_image, project_points, right_view_points, world_to_camera
+from generator.camera import in_image, is_pinhole, project_points, right_view_points, world_to_camera
 from generator.store import DatasetStore, DuplicateFrame, OpenShard
 
 from .image_probe import ImageProbeError, probe_image
@@ -401,8 +401,7 @@ def check_geometry(a: dict[str, np.ndarray], rows: np.ndarray, expect: Expectati
         for i in np.flatnonzero(bad).tolist():
             problems.setdefault(i, (reason, detail(i)))
 
-    pinhole = (K[:, 0, 0] > 0) & (K[:, 1, 1] > 0) & (K[:, 1, 0] == 0) & (K[:, 2, 0] == 0) & (K[:, 2, 1] == 0) & (K[:, 2, 2] == 1)
-    flag(~pinhole, "camera", lambda i: "K is not a pinhole matrix [[fx,s,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0")
+    flag(~is_pinhole(K), "camera", lambda i: "K is not a pinhole matrix [[fx,s,cx],[0,fy,cy],[0,0,1]] with fx, fy > 0")
     rotation = (np.abs(R @ R.transpose(0, 2, 1) - _I3).max(axis=(1, 2)) <= 1e-4) & (np.linalg.det(R) > 0)
     flag(~rotation, "camera", lambda i: "R is not a rotation (orthonormal, det +1)")
 

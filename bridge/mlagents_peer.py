@@ -47,7 +47,7 @@ from bridge.mlagents_channels import (
 log = logging.getLogger(__name__)
 
 COMMUNICATION_VERSION = "1.5.0"
-ENGINE_CHANNEL_ID = uuid.UUID("e951342c-4f7e-11ea-b238-784f4387d1f7")
+ENGINE_CHANNEL_ID = EngineConfigurationChannel().channel_id  # mlagents' own id for it
 GRPC_MAX_MESSAGE = 4 << 20
 _ENGINE_FIELDS = {0: "resolution", 1: "quality_level", 2: "time_scale", 3: "target_frame_rate", 4: "capture_frame_rate"}
 

@@ -94,23 +94,22 @@ def generate_keys(directory: str | Path, name: str) -> tuple[Path, Path]:
     return Path(public), Path(secret)
 
 
-def load_public_key(path: str | Path) -> bytes:
-    """The public key of a key file (either half of a pair)."""
-    path = Path(path)
+def _load_certificate(path: Path) -> tuple[bytes, bytes | None]:
     try:
-        public, _ = zmq.auth.load_certificate(str(path))
+        return zmq.auth.load_certificate(str(path))
     except (OSError, ValueError) as e:
         raise ValueError(f"{path}: not a CurveZMQ key file ({e})") from e
-    return public
+
+
+def load_public_key(path: str | Path) -> bytes:
+    """The public key of a key file (either half of a pair)."""
+    return _load_certificate(Path(path))[0]
 
 
 def load_key_pair(path: str | Path) -> tuple[bytes, bytes]:
     """(public, secret) from a NAME.key_secret file."""
     path = Path(path)
-    try:
-        public, secret = zmq.auth.load_certificate(str(path))
-    except (OSError, ValueError) as e:
-        raise ValueError(f"{path}: not a CurveZMQ key file ({e})") from e
+    public, secret = _load_certificate(path)
     if not secret:
         raise ValueError(f"{path}: holds no secret key (use the NAME.key_secret file)")
     return public, secret

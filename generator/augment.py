@@ -1,7 +1,9 @@
 """Pose augmentation: global yaw, left/right mirroring and per-subject bone-length scaling.
 
 Pure functions over world-frame poses (..., 17, 3) (mm, z up) with the random generator passed
-in, shared by the pair generator and the built-in renderer's scene sampler. Each keeps the
+in. The pair generator and the built-in renderer's scene sampler use mirroring and bone scaling;
+they need no yaw, because their camera azimuth is drawn around each person's facing, so
+`rotate_yaw` / `augment_poses` serve callers that place people in a world scene. Each keeps the
 pelvis where it was and the floor contact: yaw and mirroring move nothing vertically, and bone
 scaling puts the lowest joint back at its old height.
 """

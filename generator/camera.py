@@ -18,16 +18,32 @@ DEFAULT_BASELINE_MM = 500.0
 WORLD_UP = np.array([0.0, 0.0, 1.0])
 
 
-def intrinsics_matrix(fx, fy, cx, cy, dtype=np.float64) -> np.ndarray:
-    """K (..., 3, 3) from focal lengths and principal point in pixels (broadcast together)."""
+def intrinsics_matrix(fx, fy, cx, cy, dtype=np.float64, out: np.ndarray | None = None) -> np.ndarray:
+    """K (..., 3, 3) from focal lengths and principal point in pixels (broadcast together).
+
+    Written into `out` (..., 3, 3) when given, in place of a new array of `dtype`.
+    """
     fx, fy, cx, cy = np.broadcast_arrays(*(np.asarray(v, dtype=dtype) for v in (fx, fy, cx, cy)))
-    K = np.zeros(fx.shape + (3, 3), dtype=dtype)
+    if out is None:
+        K = np.zeros(fx.shape + (3, 3), dtype=dtype)
+    else:
+        K = out
+        K[...] = 0.0
     K[..., 0, 0] = fx
     K[..., 1, 1] = fy
     K[..., 0, 2] = cx
     K[..., 1, 2] = cy
     K[..., 2, 2] = 1.0
     return K
+
+
+def is_pinhole(K: np.ndarray) -> np.ndarray:
+    """True (...) where K (..., 3, 3) is [[fx, s, cx], [0, fy, cy], [0, 0, 1]] with fx, fy > 0."""
+    K = np.asarray(K)
+    return (
+        (K[..., 0, 0] > 0) & (K[..., 1, 1] > 0) & (K[..., 1, 0] == 0)
+        & (K[..., 2, 0] == 0) & (K[..., 2, 1] == 0) & (K[..., 2, 2] == 1)
+    )  # fmt: skip
 
 
 def focal_from_fov(fov_deg, size_px):
@@ -261,6 +277,18 @@ def orbit_rotation_components(azimuth, elevation, roll) -> np.ndarray:
     return R
 
 
+def orbit_camera_components(target, distance, azimuth, elevation, roll) -> tuple[np.ndarray, np.ndarray]:
+    """`orbit_camera` on component arrays: R (3, 3, ...) and t (3, ...) for a target (3, ...).
+
+    The core of `orbit_camera`, for any layout; the result has the angles' and target's dtype.
+    """
+    R = orbit_rotation_components(np.asarray(azimuth), np.asarray(elevation), np.asarray(roll))
+    distance = np.asarray(distance)
+    zeros = np.zeros_like(distance)
+    t = transform_components(-np.asarray(target), R, np.stack([zeros, zeros, distance]))
+    return R, t
+
+
 def orbit_camera(target: np.ndarray, distance, azimuth, elevation, roll=0.0) -> tuple[np.ndarray, np.ndarray]:
     """World->camera (R (..., 3, 3), t (..., 3)) of a camera `distance` mm from `target` (..., 3).
 
@@ -268,11 +296,8 @@ def orbit_camera(target: np.ndarray, distance, azimuth, elevation, roll=0.0) -> 
     through the target, roll about the optical axis (radians). Since the target lies on the
     optical axis, t = -R target + (0, 0, distance).
     """
-    Rc = orbit_rotation_components(np.asarray(azimuth), np.asarray(elevation), np.asarray(roll))
-    R = np.moveaxis(Rc, (0, 1), (-2, -1))
-    t = -np.einsum("...ij,...j->...i", R, np.asarray(target))
-    t[..., 2] += distance
-    return R, t
+    Rc, tc = orbit_camera_components(np.moveaxis(np.asarray(target), -1, 0), distance, azimuth, elevation, roll)
+    return np.moveaxis(Rc, (0, 1), (-2, -1)), np.moveaxis(tc, 0, -1)
 
 
 class CameraModel(BaseModel):

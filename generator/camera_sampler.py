@@ -257,11 +257,6 @@ def in_frame_count(joints_world: np.ndarray, cameras: CameraBatch) -> np.ndarray
     return in_image(uv, cameras.image_size, cam[..., 2]).sum(axis=-1)
 
 
-def in_frame_fraction(joints_world: np.ndarray, cameras: CameraBatch) -> np.ndarray:
-    """Fraction (N,) of joints that project inside each camera's image, in front of it."""
-    return in_frame_count(joints_world, cameras) / joints_world.shape[-2]
-
-
 def sample_cameras_for_poses(
     rng: np.random.Generator, joints_world: np.ndarray, config: CameraSamplerConfig, root: int = ROOT
 ) -> tuple[CameraBatch, np.ndarray]:

@@ -23,14 +23,14 @@ def pairs(source: str, n: int, seed: int, out: Path, config_path: Path | None, b
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .config_file import ConfigError, load_config
-    from .pairs import PairsConfig, write_pairs_file
+    from .config_file import ConfigError
+    from .pairs import load_pairs_config, write_pairs_file
     from .pairs_summary import SummaryAccumulator, print_summary
     from .poses import PoseSourceError, load_pose_source
 
     console = Console(stderr=True)
     try:
-        config = load_config(PairsConfig, config_path, {"baseline_mm": baseline_mm}, what="pairs config")
+        config = load_pairs_config(config_path, {"baseline_mm": baseline_mm})
     except ConfigError as e:
         raise click.BadParameter(str(e), param_hint="--config / --baseline-mm") from e
     if image_size is not None:

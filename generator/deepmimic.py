@@ -254,11 +254,9 @@ def forward_kinematics(character: Character, root_pos: np.ndarray, quats: np.nda
     return pos, rot
 
 
-def load_deepmimic_joints(
-    path: str | Path, *, fps: float | None = DEFAULT_FPS, character: str | Path | None = None
-) -> tuple[np.ndarray, float]:
+def load_deepmimic_joints(path: str | Path, *, fps: float | None = DEFAULT_FPS) -> tuple[np.ndarray, float]:
     """h36m17 joints (F, 17, 3) float64 world mm of one clip (floor at z = 0), and its frame rate."""
-    char = read_character(character or CHARACTER_PATH)
+    char = read_character()
     clip = read_deepmimic(path, char)
     root, quats, rate = resample(clip, fps)
     pos, rot = forward_kinematics(char, root, quats)

@@ -33,7 +33,8 @@ from .augment import BoneScaleConfig, mirror, sample_bone_scales
 from .camera import (
     DEFAULT_BASELINE_MM,
     in_image_components,
-    orbit_rotation_components,
+    intrinsics_matrix,
+    orbit_camera_components,
     project_components,
     right_view_u,
     transform_components,
@@ -84,9 +85,10 @@ class PairsConfig(BaseModel):
         return -(-self.chunk_size // BLOCK_SIZE) * BLOCK_SIZE
 
 
-def load_pairs_config(path: str | os.PathLike) -> PairsConfig:
-    """A PairsConfig from a YAML file; every problem (unknown key, bad value) is named by its key path."""
-    return load_config(PairsConfig, path, what="pairs config")
+def load_pairs_config(path: str | os.PathLike | None, overrides: dict | None = None) -> PairsConfig:
+    """A PairsConfig from a YAML file (None: the defaults) with dotted-key `overrides` on top;
+    every problem (unknown key, bad value) is named by its key path."""
+    return load_config(PairsConfig, path, overrides, what="pairs config")
 
 
 @dataclasses.dataclass
@@ -176,11 +178,8 @@ class PairGenerator:
         """One random camera per column of `joints` (17, 3, k), and what it sees."""
         k = joints.shape[2]
         cam = draw_camera_params(rng, k, self.tables)
-        R = orbit_rotation_components(cam.azimuth + facing, cam.elevation, cam.roll)  # (3, 3, k)
-        # The camera looks at pelvis + offset from `distance` away: X_cam = R (X - offset) + (0, 0, d),
-        # so with X pelvis-relative, t = R (-offset) + (0, 0, d).
-        zeros = np.zeros_like(cam.distance)
-        t = transform_components(-cam.look_at_offset, R, np.stack([zeros, zeros, cam.distance]))
+        # The camera looks at pelvis + offset; with the joints pelvis-relative, that target is the offset.
+        R, t = orbit_camera_components(cam.look_at_offset, cam.distance, cam.azimuth + facing, cam.elevation, cam.roll)
         # Camera height above the pelvis: the look-at offset plus d sin(elevation) (see orbit_camera).
         camera_z = cam.look_at_offset[2] + cam.distance * np.sin(cam.elevation)
         v = _Views(
@@ -301,13 +300,8 @@ class _Views:
             src = getattr(self, key)
             np.copyto(getattr(out, key)[s].reshape(take, -1), src.reshape(-1, k)[:, :take].T)
         np.multiply(self.inside[:, :take].T, VISIBILITY_VISIBLE, out=out.visibility[s], casting="unsafe")
-        K = out.K[s]
-        K[...] = 0.0
-        K[:, 0, 0] = self.focal[:take]
-        K[:, 1, 1] = self.focal[:take]
-        K[:, 0, 2] = self.cx[:take]
-        K[:, 1, 2] = self.cy[:take]
-        K[:, 2, 2] = 1.0
+        focal = self.focal[:take]
+        intrinsics_matrix(focal, focal, self.cx[:take], self.cy[:take], dtype=np.float32, out=out.K[s])
         out.image_size[s] = self.image_size[:take]
 
 
@@ -319,13 +313,9 @@ def generate_pairs(bank: PoseBank, n: int, seed: int, config: PairsConfig | None
     return out
 
 
-def _head(pairs: Pairs, take: int) -> Pairs:
-    """Views of the first `take` samples (shared keys as they are)."""
-    fields = {}
-    for f in dataclasses.fields(pairs):
-        a = getattr(pairs, f.name)
-        fields[f.name] = a if a is None or f.name == "baseline_mm" else a[:take]
-    return Pairs(**fields)
+def _per_sample_arrays(pairs: Pairs) -> dict[str, np.ndarray]:
+    """The keys the writer stores by rows (the shared baseline and the tags are 0-d)."""
+    return {key: value for key, value in pairs.arrays().items() if value.ndim >= 1}
 
 
 def write_pairs_file(
@@ -354,20 +344,18 @@ def write_pairs_file(
     stats = PairStats()
     with PairsWriter(path, n) as writer, ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs-writer") as pool:
         writer.set_constant("baseline_mm", np.float32(config.baseline_mm))
-        for key, value in buffers[0].arrays().items():
-            if value.ndim >= 1 and key != "baseline_mm":
-                writer.allocate(key, value.dtype, value.shape[1:])
+        for key, value in _per_sample_arrays(buffers[0]).items():
+            writer.allocate(key, value.dtype, value.shape[1:])
         for i, start in enumerate(range(0, n, step)):
             slot = i % len(buffers)
             if pending[slot] is not None:
                 pending[slot].result()  # the buffer is free again (and a writer error surfaces here)
             take = min(step, n - start)
-            chunk = buffers[slot] if take == len(buffers[slot]) else _head(buffers[slot], take)
+            chunk = buffers[slot] if take == len(buffers[slot]) else buffers[slot].select(slice(0, take), copy=False)
             stats.add(gen.fill(chunk, start))
             if on_chunk is not None:
                 on_chunk(chunk)
-            arrays = {k: v for k, v in chunk.arrays().items() if v.ndim >= 1 and k != "baseline_mm"}
-            pending[slot] = pool.submit(writer.write, start, arrays)
+            pending[slot] = pool.submit(writer.write, start, _per_sample_arrays(chunk))
             if progress is not None:
                 progress(start + take)
         for future in pending:

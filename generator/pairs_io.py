@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .camera import is_pinhole
 from .skeleton import NUM_JOINTS, SKELETON_NAME
 
 log = logging.getLogger(__name__)
@@ -80,17 +81,21 @@ class Pairs:
         out["pairs_version"] = np.array(PAIRS_VERSION, dtype=np.int32)
         return out
 
-    def select(self, index) -> "Pairs":
-        """The samples at `index` (a slice, an integer array or a boolean mask), loaded into memory."""
+    def select(self, index, copy: bool = True) -> "Pairs":
+        """The samples at `index` (a slice, an integer array or a boolean mask), loaded into memory.
+
+        With copy=False a slice gives views instead (e.g. to fill the head of a buffer in place).
+        """
+        get = np.array if copy else np.asarray
         fields = {}
         for f in dataclasses.fields(self):
             a = getattr(self, f.name)
             if a is None:
                 fields[f.name] = None
             elif _is_shared(f.name, a):
-                fields[f.name] = np.array(a)
+                fields[f.name] = get(a)
             else:
-                fields[f.name] = np.array(a[index])
+                fields[f.name] = get(a[index])
         return Pairs(**fields)
 
     @staticmethod
@@ -198,7 +203,7 @@ def validate_pairs(arrays: Mapping[str, np.ndarray], source: str = "<arrays>") -
     Kb = K.reshape(-1, 3, 3)
     if not (np.all(Kb[:, 0, 0] > 0) and np.all(Kb[:, 1, 1] > 0)):
         raise _fail(source, "K", "focal lengths fx, fy must be positive")
-    if not (np.all(Kb[:, 2, :2] == 0) and np.all(Kb[:, 2, 2] == 1) and np.all(Kb[:, 1, 0] == 0)):
+    if not np.all(is_pinhole(Kb)):
         raise _fail(source, "K", "is not a pinhole intrinsics matrix [[fx,s,cx],[0,fy,cy],[0,0,1]]")
 
     size = np.asarray(arrays["image_size"])
@@ -337,10 +342,19 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
-def save_pairs(path: str | os.PathLike, pairs: Pairs | Mapping[str, np.ndarray]) -> Path:
-    """Validate and write a pairs v1 file atomically (temporary name, fsync, rename)."""
+def save_pairs(path: str | os.PathLike, pairs: Pairs | Mapping[str, np.ndarray], extra: Mapping[str, np.ndarray] | None = None) -> Path:
+    """Validate and write a pairs v1 file atomically (temporary name, fsync, rename).
+
+    `extra` holds per-sample arrays (N, ...) of keys pairs v1 does not define (e.g. `frame_id`),
+    stored beside them; readers ignore them.
+    """
     pairs = validate_pairs(pairs.arrays() if isinstance(pairs, Pairs) else pairs)
+    for key, value in (extra or {}).items():
+        if key in REQUIRED_KEYS or key in OPTIONAL_KEYS or np.shape(value)[:1] != (len(pairs),):
+            raise ValueError(f"extra key '{key}': must be a new key with {len(pairs)} rows, got shape {np.shape(value)}")
     with PairsWriter(path, len(pairs)) as w:
+        if extra:
+            w.write(0, extra)
         for key, value in pairs.arrays().items():
             if key in _CONSTANT_KEYS:
                 continue

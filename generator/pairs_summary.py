@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .camera import in_image
-from .pairs_io import VISIBILITY_OUTSIDE, Pairs
+from .pairs_io import VISIBILITY_OUTSIDE, Pairs, iter_pair_chunks
 
 PERCENTILES = (1, 5, 50, 95, 99)
 _BLOCK = 1 << 16  # samples per read of a (memory-mapped) file
@@ -128,8 +128,8 @@ class SummaryAccumulator:
 def summarize_pairs(pairs: Pairs, stats=None) -> PairsSummary:
     """Summarize `pairs` (read in blocks); `stats` (a generator's PairStats) adds the rejection rates."""
     acc = SummaryAccumulator()
-    for start in range(0, len(pairs), _BLOCK):
-        acc.add(pairs.select(slice(start, start + _BLOCK)))
+    for chunk in iter_pair_chunks(pairs, _BLOCK):
+        acc.add(chunk)
     return acc.result(stats)
 
 

@@ -29,10 +29,10 @@ from pathlib import Path
 from typing import Literal
 
 import numpy as np
-import yaml
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .config_file import read_config_mapping
 from .scene import SceneConfig, sample_scene, scene_ground_truth
 
 log = logging.getLogger(__name__)
@@ -231,7 +231,7 @@ def _settings_from_args(args: argparse.Namespace) -> PlayerSettings:
     if args.settings:
         data = json.loads(Path(args.settings).read_text())
     if args.config:
-        config_data = yaml.safe_load(Path(args.config).read_text()) or {}
+        config_data = read_config_mapping(args.config)
         data["config"] = config_data.get("player", config_data)
     for key in ("endpoint", "run_id", "player_id", "seed", "frame_ids"):
         value = getattr(args, key)
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     try:
         settings = _settings_from_args(args)
-    except (OSError, ValueError, ValidationError, yaml.YAMLError) as e:
+    except (OSError, ValueError, ValidationError) as e:  # ConfigError is a ValueError
         print(f"player: bad settings: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     stop = threading.Event()

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from .augment import BoneScaleConfig, mirror, sample_bone_scales, scale_bones
 from .camera import DEFAULT_BASELINE_MM, camera_center, in_image, project_points, right_view_points, world_to_camera
 from .camera_sampler import CameraSamplerConfig, sample_cameras_for_poses
+from .deepmimic import quat_to_matrix
 from .poses import PRIOR, PoseBank
 from .skeleton import ROOT
 
@@ -386,15 +387,7 @@ def _random_rotations(rng: np.random.Generator, n: int) -> np.ndarray:
     """(n, 3, 3) uniformly random rotations (from unit quaternions)."""
     q = rng.standard_normal((n, 4))
     q /= np.linalg.norm(q, axis=1, keepdims=True)
-    w, x, y, z = q.T
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], axis=-1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], axis=-1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], axis=-1),
-        ],
-        axis=-2,
-    )
+    return quat_to_matrix(q)
 
 
 NEAR_CLEARANCE_MM = 200.0  # occluders keep at least this far from the camera centre

@@ -39,7 +39,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from .pairs_io import Pairs, PairsWriter, _fsync_dir, validate_pairs
+from .pairs_io import Pairs, _fsync_dir, read_pairs_arrays, save_pairs, validate_pairs
 from .skeleton import NUM_JOINTS
 
 log = logging.getLogger(__name__)
@@ -586,16 +586,21 @@ def shard_paths(folder: str | Path) -> list[tuple[Path, Path]]:
     return out
 
 
-def load_dataset_arrays(folder: str | Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """Every committed frame's arrays (all npz keys, or `keys`), concatenated in frame-id order."""
+def _shard_arrays(folder: str | Path, shards: list[tuple[Path, Path]], keys: tuple[str, ...] | None) -> dict[str, list[np.ndarray]]:
+    """{key: one array per shard} of `shards`' .npz files (all keys, or `keys`)."""
     parts: dict[str, list[np.ndarray]] = {}
-    for _, npz in shard_paths(folder):
+    for _, npz in shards:
         with np.load(npz, allow_pickle=False) as z:
             for k in keys or [k for k in z.files if k not in ("skeleton", "pairs_version")]:
                 parts.setdefault(k, []).append(z[k])
     if not parts:
         raise StoreError(f"{folder}: no committed shards")
-    return {k: np.concatenate(v) for k, v in parts.items()}
+    return parts
+
+
+def load_dataset_arrays(folder: str | Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """Every committed frame's arrays (all npz keys, or `keys`), concatenated in frame-id order."""
+    return {k: np.concatenate(v) for k, v in _shard_arrays(folder, shard_paths(folder), keys).items()}
 
 
 class DatasetReader:
@@ -617,12 +622,9 @@ class DatasetReader:
             raise StoreError(f"{self.folder}: no committed shards")
         self.tars = [str(tar) for tar, _ in shards]
         wanted = None if keys is None else tuple(dict.fromkeys((*keys, "frame_id", *self.IMAGE_KEYS)))
-        self.arrays = load_dataset_arrays(self.folder, wanted)
-        counts = []
-        for _, npz in shards:
-            with np.load(npz) as z:
-                counts.append(len(z["frame_id"]))
-        self.shard_of_row = np.repeat(np.arange(len(shards)), counts)
+        parts = _shard_arrays(self.folder, shards, wanted)
+        self.arrays = {k: np.concatenate(v) for k, v in parts.items()}
+        self.shard_of_row = np.repeat(np.arange(len(shards)), [len(ids) for ids in parts["frame_id"]])
 
     def __len__(self) -> int:
         return len(self.shard_of_row)
@@ -672,13 +674,7 @@ def export_pairs(folder: str | Path, out: str | Path) -> Path:
     """Write every committed frame as a pairs v1 file (frame-id order), with visibility, the right
     view, provenance strings, and `frame_id` as an extra key."""
     arrays = load_dataset_arrays(folder, (*_PAIRS_KEYS, "frame_id"))
-    pairs = validate_pairs(arrays, source=str(folder))
-    with PairsWriter(out, len(pairs)) as w:
-        w.write(0, {k: getattr(pairs, k) for k in ("joints_2d", "joints_3d", "K", "image_size", "visibility", "joints_2d_right", "baseline_mm")})
-        w.write(0, {"frame_id": arrays["frame_id"]})
-        for k in ("subject", "sequence", "action"):
-            w.set_strings(k, getattr(pairs, k))
-    return Path(out)
+    return save_pairs(out, validate_pairs(arrays, source=str(folder)), extra={"frame_id": arrays["frame_id"]})
 
 
 def load_dataset_pairs(folder: str | Path, mmap: bool = False) -> Pairs:
@@ -691,11 +687,10 @@ def load_dataset_pairs(folder: str | Path, mmap: bool = False) -> Pairs:
     if mmap:
         cache = folder / PAIRS_CACHE_NAME
         if cache.is_file():
-            from .pairs_io import load_pairs, read_pairs_arrays
-
-            ids = read_pairs_arrays(cache, mmap=True).get("frame_id")
+            cached = read_pairs_arrays(cache, mmap=True)
+            ids = cached.get("frame_id")
             stored = load_dataset_arrays(folder, ("frame_id",))["frame_id"]
             if ids is not None and len(ids) == len(stored) and np.array_equal(ids, stored):
-                return load_pairs(cache, mmap=True)
+                return validate_pairs(cached, source=str(cache))  # what load_pairs(cache, mmap=True) does
         log.info("%s: no current %s to memory-map; loading the shards", folder, PAIRS_CACHE_NAME)
     return validate_pairs(load_dataset_arrays(folder, _PAIRS_KEYS), source=str(folder))

@@ -4,36 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
-
+from generator.pairs_io import Pairs
 from generator.store import DatasetReader
 
-from .sources import ViewerSample
+from .sources import PairsSource, ViewerSample
 
 _KEYS = ("joints_2d", "joints_3d", "joints_2d_right", "visibility", "K", "image_size", "subject", "sequence", "action")
 
 
-class DatasetSource:
+class DatasetSource(PairsSource):
     """Frames of a dataset folder in frame-id order; images are read one at a time from the shards."""
 
     def __init__(self, folder: str | Path):
         self.reader = DatasetReader(folder, _KEYS)
-        self.name = Path(folder).name
-
-    def __len__(self) -> int:
-        return len(self.reader)
+        super().__init__(Pairs(**{k: self.reader.arrays[k] for k in _KEYS}), name=Path(folder).name)
 
     def sample(self, i: int) -> ViewerSample:
-        a = self.reader.arrays
-        meta = {"frame_id": int(a["frame_id"][i]), "K": np.asarray(a["K"][i]).round(2).tolist()}
-        meta.update({key: str(a[key][i]) for key in ("subject", "sequence", "action")})
-        return ViewerSample(
-            index=i,
-            joints_2d=np.asarray(a["joints_2d"][i], dtype=np.float64),
-            joints_3d=np.asarray(a["joints_3d"][i], dtype=np.float64),
-            image_size=tuple(int(v) for v in a["image_size"][i]),
-            visibility=np.asarray(a["visibility"][i]),
-            joints_2d_right=np.asarray(a["joints_2d_right"][i], dtype=np.float64),
-            image=self.reader.image(i),
-            meta=meta,
-        )
+        sample = super().sample(i)
+        sample.image = self.reader.image(i)
+        sample.meta = {"frame_id": int(self.reader.arrays["frame_id"][i]), **sample.meta}
+        return sample

@@ -16,22 +16,42 @@ from generator.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, ROOT, joint_colou
 
 from .sources import ViewerSample
 
+
 def joint_colour(j: int) -> QtGui.QColor:
     return QtGui.QColor(*joint_colour_rgb(j))
 
 
-class ImageView(QtWidgets.QWidget):
-    """The image (or a grey canvas of its size) with the 2D skeleton drawn on it."""
+class _SampleView(QtWidgets.QWidget):
+    """A view of one sample, repainted on a `background` whenever the sample changes."""
+
+    background = QtGui.QColor(30, 30, 30)
 
     def __init__(self, parent=None):
         super().__init__(parent)
         self.sample: ViewerSample | None = None
-        self.show_right = True
         self.setMinimumSize(320, 320)
 
     def set_sample(self, sample: ViewerSample) -> None:
         self.sample = sample
         self.update()
+
+    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
+        painter = QtGui.QPainter(self)
+        painter.setRenderHint(QtGui.QPainter.Antialiasing)
+        painter.fillRect(self.rect(), self.background)
+        if self.sample is not None:
+            self.paint_sample(painter, self.sample)
+
+    def paint_sample(self, painter: QtGui.QPainter, s: ViewerSample) -> None:
+        raise NotImplementedError
+
+
+class ImageView(_SampleView):
+    """The image (or a grey canvas of its size) with the 2D skeleton drawn on it."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.show_right = True
 
     def image_rect(self) -> QtCore.QRectF:
         """Where the image lies in widget coordinates (aspect kept, centred)."""
@@ -39,13 +59,7 @@ class ImageView(QtWidgets.QWidget):
         scale = min(self.width() / w, self.height() / h)
         return QtCore.QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
-        painter = QtGui.QPainter(self)
-        painter.setRenderHint(QtGui.QPainter.Antialiasing)
-        painter.fillRect(self.rect(), QtGui.QColor(30, 30, 30))
-        if self.sample is None:
-            return
-        s = self.sample
+    def paint_sample(self, painter: QtGui.QPainter, s: ViewerSample) -> None:
         rect = self.image_rect()
         if s.image is not None:
             img = np.ascontiguousarray(s.image)
@@ -82,20 +96,16 @@ class ImageView(QtWidgets.QWidget):
             painter.drawEllipse(p, 4, 4)
 
 
-class SkeletonView3D(QtWidgets.QWidget):
+class SkeletonView3D(_SampleView):
     """The root-relative 3D pose in an orthographic view; drag to turn it."""
+
+    background = QtGui.QColor(245, 245, 245)
 
     def __init__(self, parent=None):
         super().__init__(parent)
-        self.sample: ViewerSample | None = None
         self.yaw = math.radians(-30.0)
         self.pitch = math.radians(15.0)
         self._drag: QtCore.QPointF | None = None
-        self.setMinimumSize(320, 320)
-
-    def set_sample(self, sample: ViewerSample) -> None:
-        self.sample = sample
-        self.update()
 
     def view_points(self) -> np.ndarray:
         """Joints (17, 2) in widget pixels: camera frame turned by yaw/pitch, y up on screen."""
@@ -107,18 +117,13 @@ class SkeletonView3D(QtWidgets.QWidget):
         scale = 0.4 * min(self.width(), self.height()) / 1000.0  # 1 m = 40 % of the view
         return np.stack([self.width() / 2 + q[:, 0] * scale, self.height() / 2 + q[:, 1] * scale], axis=1)
 
-    def paintEvent(self, event) -> None:  # noqa: N802 - Qt API
-        painter = QtGui.QPainter(self)
-        painter.setRenderHint(QtGui.QPainter.Antialiasing)
-        painter.fillRect(self.rect(), QtGui.QColor(245, 245, 245))
-        if self.sample is None:
-            return
+    def paint_sample(self, painter: QtGui.QPainter, s: ViewerSample) -> None:
         pts = [QtCore.QPointF(*p) for p in self.view_points()]
         for child, parent in BONES:
             painter.setPen(QtGui.QPen(joint_colour(child), 3))
             painter.drawLine(pts[parent], pts[child])
         painter.setPen(QtGui.QColor(80, 80, 80))
-        root = self.sample.joints_3d[ROOT]
+        root = s.joints_3d[ROOT]
         painter.drawText(8, 18, f"root ({root[0]:.0f}, {root[1]:.0f}, {root[2]:.0f}) mm, camera frame")
 
     def mousePressEvent(self, event) -> None:  # noqa: N802 - Qt API
@@ -190,9 +195,9 @@ class ViewerWindow(QtWidgets.QMainWindow):
         if sample.visibility is not None:
             counts = np.bincount(sample.visibility, minlength=3)
             lines.append(f"visibility: {counts[2]} visible, {counts[1]} occluded, {counts[0]} outside")
-        hidden = [JOINT_NAMES[j] for j in range(NUM_JOINTS) if sample.visibility is not None and sample.visibility[j] < 2]
-        if hidden:
-            lines.append("not visible: " + ", ".join(hidden))
+            hidden = [JOINT_NAMES[j] for j in range(NUM_JOINTS) if sample.visibility[j] < 2]
+            if hidden:
+                lines.append("not visible: " + ", ".join(hidden))
         self.info.setPlainText("\n".join(lines))
 
 

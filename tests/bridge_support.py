@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import zlib
 
 import numpy as np
@@ -42,9 +41,3 @@ def open_collector(folder, frames: int, shard_size: int = 16, transport: Transpo
     store = DatasetStore.open(folder, {"test": True, "seed": SEED}, frames=frames, shard_size=shard_size, run_id=RUN_ID)
     expectations = Expectations(run_id=RUN_ID, seed=SEED, frames=frames, **expect)
     return Collector(store, expectations, transport)
-
-
-def free_tcp_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -14,6 +14,7 @@ from click.testing import CliRunner
 
 from bridge.dataset_report import verify_dataset
 from bridge.generate import load_generate_config, run_generate
+from bridge.launcher import free_port
 from bridge.players import BuiltinLauncher
 from generator.pairs_io import load_pairs
 from generator.player import PlayerConfig, PlayerSettings, run_player
@@ -22,7 +23,7 @@ from generator.scene import SceneConfig, sample_scene, scene_ground_truth
 from generator.store import load_dataset_arrays, load_dataset_pairs, read_manifest
 from posebridge import main as cli_main
 
-from bridge_support import free_tcp_port, open_collector
+from bridge_support import open_collector
 
 ROOT = Path(__file__).resolve().parents[1]
 ARGS = ["--frames", "24", "--workers", "2", "--seed", "5", "--image-size", "48", "--shard-size", "8", "--no-progress"]
@@ -125,7 +126,7 @@ def test_the_player_speaks_the_protocol_with_exact_ground_truth(tmp_path):
 @pytest.mark.timeout(120)
 def test_remote_players_feed_a_collector_that_starts_none(tmp_path):
     """workers=0: the collector listens on TCP and a player started by hand (another machine) fills it."""
-    port = free_tcp_port()
+    port = free_port()
     config = load_generate_config(None, {"frames": 10, "workers": 0, "seed": 2, "shard_size": 5,
                                          "player.scene.image_size": [32, 32], "transport.endpoints": [f"tcp://127.0.0.1:{port}"]})
     out = tmp_path / "ds"

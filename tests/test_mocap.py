@@ -533,8 +533,6 @@ def test_empty_folder_and_missing_path_are_clear_errors(tmp_path):
 
 
 def test_exclude_subjects_leaves_out_every_clip_of_those_people():
-    from generator.poses import PoseSourceError, load_pose_source
-
     full = load_pose_source("bundled")
     subjects = sorted({c.subject for c in full.clips})
     held_out = [s for s in subjects if s.startswith("cmu_")][:2]

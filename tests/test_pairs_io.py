@@ -233,3 +233,19 @@ def test_writer_errors_leave_no_file_behind(tmp_path):
             w.write(0, {"joints_2d": np.zeros((4, 17, 2), np.float32)})
             raise RuntimeError("boom")
     assert list(Path(tmp_path).iterdir()) == []  # neither the files nor their temporaries
+
+
+def test_save_pairs_stores_extra_per_sample_keys_and_rejects_bad_ones(tmp_path):
+    arrays = {
+        "joints_2d": np.zeros((3, 17, 2), np.float32),
+        "joints_3d": np.full((3, 17, 3), 1000.0, np.float32),
+        "K": np.eye(3, dtype=np.float32),
+        "image_size": np.array([64, 48], np.int32),
+    }
+    path = save_pairs(tmp_path / "x.npz", arrays, extra={"frame_id": np.array([7, 8, 9])})
+    assert np.array_equal(read_pairs_arrays(path)["frame_id"], [7, 8, 9])
+    assert len(load_pairs(path)) == 3
+    with pytest.raises(ValueError, match="extra key 'frame_id'.*3 rows"):
+        save_pairs(tmp_path / "y.npz", arrays, extra={"frame_id": np.arange(2)})
+    with pytest.raises(ValueError, match="extra key 'visibility'"):
+        save_pairs(tmp_path / "z.npz", arrays, extra={"visibility": np.zeros((3, 17), np.uint8)})

@@ -96,8 +96,8 @@ def test_rendered_markers_land_on_the_projected_joints():
     K = intrinsics_matrix(300.0, 280.0, 131.3, 83.7)
     pose = standing_pose()
     R, t = look_at(np.array([3200.0, 900.0, 1500.0]), np.array([0.0, 0.0, 1000.0]), roll_rad=0.1)
-    expected = project_points(world_to_camera(pose, R, t), K)
-    cam_z = world_to_camera(pose, R, t)[:, 2]
+    cam = world_to_camera(pose, R, t)
+    expected, cam_z = project_points(cam, K), cam[:, 2]
     radius = 45.0
     black = solid(np.zeros(3))
     with PrimitiveRenderer(w, h) as gl:

@@ -24,7 +24,7 @@ from generator.pairs_io import Pairs, load_pairs, save_pairs
 from generator.poses import PoseBank, load_pose_source
 
 from .config import TrainConfig
-from .evaluate import evaluate_pairs
+from .evaluate import evaluate_pairs, placement_errors, summary_metrics
 from .inference import Lifter
 from .label import AISTPP_SLICE, LabelOptions, lift_coco
 from . import metrics as M
@@ -59,6 +59,10 @@ class AccuracyConfig(BaseModel):
     grid: GridConfig = Field(default_factory=lambda: GridConfig(depth_min_mm=1000.0, depth_max_mm=8999.0))
     threads: int | None = 2
     seed: int = 0
+
+    def with_epochs(self, epochs: int) -> "AccuracyConfig":
+        """A copy training `epochs` epochs, its end-to-end stage cut to leave at least one separate epoch."""
+        return self.model_copy(update={"epochs": epochs, "end_to_end_epochs": min(self.end_to_end_epochs, max(epochs - 1, 0))})
 
     def train_config(self, kind: str, data: list[str]) -> TrainConfig:
         """The TrainConfig these settings give for `kind` (stereo or single) on `data` (PATH[:WEIGHT])."""
@@ -136,15 +140,10 @@ def _oracle_row(test: Pairs, noise: float, cfg: AccuracyConfig) -> dict:
     rng = np.random.default_rng(cfg.seed)
     pixels = test.joints_2d.astype(np.float64) + (rng.normal(0.0, noise, test.joints_2d.shape) if noise > 0 else 0.0)
     gt = test.joints_3d.astype(np.float64)
-    placed = geometric_search(gt - gt[:, :1], pixels, test.K_per_sample(), method="fast").joints
-    p1 = M.errors_root_aligned(placed, gt)
-    return {
-        "method": "true 3D pose, search fast (the search's own error)", "model": "oracle", "search": "fast", "noise_px": noise,
-        "mpjpe_mm": float(p1.mean()), "p_mpjpe_mm": float(M.errors_procrustes(placed, gt).mean()),
-        "n_mpjpe_mm": float(M.errors_scale_aligned(placed, gt).mean()), "pck3d_150": M.pck(p1), "auc": M.auc(p1),
-        "abs_mpjpe_mm": float(M.errors_absolute(placed, gt).mean()),
-        "reprojection_px": float(M.reprojection_errors(placed, pixels, test.K_per_sample()).mean()), "n": len(test),
-    }
+    placed = geometric_search(M.root_align(gt), pixels, test.K_per_sample(), method="fast").joints
+    errors = placement_errors(placed, gt, pixels, test.K_per_sample())
+    method = "true 3D pose, search fast (the search's own error)"
+    return {"method": method, "model": "oracle", "search": "fast", "noise_px": noise, **summary_metrics(errors)}
 
 
 def multiview_consistency(labelled: dict) -> dict:
@@ -171,17 +170,18 @@ def run_accuracy(out_dir: str | Path, cfg: AccuracyConfig | None = None, show_pr
     files = make_split_pairs(out_dir / "pairs", cfg)
     test = load_pairs(files.test)
     runs = {kind: _train(kind, files, out_dir, cfg, show_progress) for kind in ("stereo", "single")}
+    lifters = {kind: Lifter.load(path) for kind, (path, _) in runs.items()}
     rows = []
     for noise in cfg.noise_px_test:
         for kind, searches in (("single", ("none", "fast")), ("stereo", ("none", "fast", "grid"))):
-            lifter = Lifter.load(runs[kind][0])
             for search in searches:
                 label = {"single": "single-view baseline", "stereo": "stereo generator"}[kind]
-                rows.append(_row(f"{label}, search {search}", kind, search, noise, lifter, test, cfg))
+                rows.append(_row(f"{label}, search {search}", kind, search, noise, lifters[kind], test, cfg))
         rows.append(_oracle_row(test, noise, cfg))
+    aistpp = json.loads(AISTPP_SLICE.read_text())
     consistency = {}
-    for kind, (path, _) in runs.items():
-        labelled, _ = lift_coco(Lifter.load(path), json.loads(AISTPP_SLICE.read_text()), LabelOptions(), source=str(AISTPP_SLICE))
+    for kind, lifter in lifters.items():
+        labelled, _ = lift_coco(lifter, aistpp, LabelOptions(), source=str(AISTPP_SLICE))
         consistency[kind] = multiview_consistency(labelled)
     report = {
         "config": cfg.model_dump(mode="json"),
@@ -198,15 +198,20 @@ def run_accuracy(out_dir: str | Path, cfg: AccuracyConfig | None = None, show_pr
     return report
 
 
-def markdown_table(report: dict) -> str:
+def metrics_table(rows: list[dict], label: str = "method") -> str:
+    """A Markdown table of evaluation rows (their 2D noise, their `label` key, the summary metrics)."""
     lines = [
-        "| 2D input | method | MPJPE (mm) | P-MPJPE (mm) | N-MPJPE (mm) | PCK3D@150 | AUC | abs MPJPE (mm) | reprojection (px) |",
+        f"| 2D input | {label} | MPJPE (mm) | P-MPJPE (mm) | N-MPJPE (mm) | PCK3D@150 | AUC | abs MPJPE (mm) | reprojection (px) |",
         "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for r in report["rows"]:
+    for r in rows:
         noise = "clean" if r["noise_px"] == 0 else f"+{r['noise_px']:g} px noise"
         lines.append(
-            f"| {noise} | {r['method']} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | {r['n_mpjpe_mm']:.1f} | "
+            f"| {noise} | {r[label]} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | {r['n_mpjpe_mm']:.1f} | "
             f"{r['pck3d_150']:.3f} | {r['auc']:.3f} | {r['abs_mpjpe_mm']:.0f} | {r['reprojection_px']:.2g} |"
         )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines)
+
+
+def markdown_table(report: dict) -> str:
+    return metrics_table(report["rows"]) + "\n"

@@ -8,10 +8,12 @@ they load with `torch.load(weights_only=True)`.
 from __future__ import annotations
 
 import dataclasses
-import os
+import io
 from pathlib import Path
 
 import torch
+
+from generator.store import atomic_write
 
 from .config import TrainConfig
 
@@ -49,9 +51,9 @@ def save_checkpoint(path: str | Path, ckpt: Checkpoint) -> Path:
         "step": ckpt.step,
         "history": ckpt.history,
     }
-    tmp = path.with_name(f".{path.name}.tmp")
-    torch.save(payload, tmp)
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    atomic_write(path, buf.getbuffer())  # fsynced: a run killed mid-save keeps its last checkpoint
     return path
 
 

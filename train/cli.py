@@ -54,24 +54,25 @@ _path = click.Path(path_type=Path)
 @_user_errors
 def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress):
     """Train the stereo label generator (or the single-view baseline); works under torchrun."""
+    from generator.config_file import read_config_mapping, set_dotted, validate_config
+
     from .checkpoint import load_checkpoint
-    from .config import load_config_file, make_config
+    from .config import TrainConfig
     from .trainer import train_run
 
     if config_file:
-        values = load_config_file(config_file)
+        values = read_config_mapping(config_file)
     elif resume:
         values = load_checkpoint(out).config.model_dump(mode="json")
     else:
         values = {}
-    net = {k: v for k, v in dict(width=width, blocks=blocks, dropout=dropout, max_norm=max_norm).items() if v is not None}
-    if net:
-        values["net"] = {**values.get("net", {}), **net}
-    overrides = dict(
-        data=list(data) or None, model=model, epochs=epochs, batch_size=batch_size, seed=seed, steps_per_epoch=steps_per_epoch,
-        lr=lr, noise_px=noise_px, val=str(val) if val else None, threads=threads, device=device,
-    )
-    cfg = make_config(values, overrides, source=str(config_file or "flags"))
+    overrides = {
+        "data": list(data) or None, "model": model, "epochs": epochs, "batch_size": batch_size, "seed": seed,
+        "steps_per_epoch": steps_per_epoch, "lr": lr, "noise_px": noise_px, "val": str(val) if val else None,
+        "threads": threads, "device": device,
+        "net.width": width, "net.blocks": blocks, "net.dropout": dropout, "net.max_norm": max_norm,
+    }  # fmt: skip
+    cfg = validate_config(TrainConfig, set_dotted(values, overrides), str(config_file or "flags"), what="training config")
     run = train_run(cfg, out, resume=resume, show_progress=not no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         m = run.read_metrics()

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generator.camera import DEFAULT_BASELINE_MM
-from generator.config_file import read_config_mapping, validate_config
 
 from .models import NetConfig
 
@@ -61,13 +59,3 @@ class TrainConfig(BaseModel):
             return "single"
         return "end_to_end" if epoch >= self.epochs - self.e2e_epochs() else "separate"
 
-
-def load_config_file(path: str | Path) -> dict:
-    """The mapping in a YAML config file (validated later, together with the flags)."""
-    return read_config_mapping(path)
-
-
-def make_config(file_values: dict, overrides: dict, source: str = "config") -> TrainConfig:
-    """A validated TrainConfig from a config file's values with flag overrides (None = not given)."""
-    values = {**file_values, **{k: v for k, v in overrides.items() if v is not None}}
-    return validate_config(TrainConfig, values, source, what="training config")

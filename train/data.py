@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.pairs_io import Pairs, load_pairs
+from generator.store import load_dataset_pairs
 
 # Arrays a training batch needs from a source (the optional ones may be absent).
 ROW_KEYS = ("joints_2d", "joints_3d", "K", "joints_2d_right", "baseline_mm")
@@ -53,10 +54,6 @@ def open_source(path: str | Path) -> Pairs:
     """A source's pairs, memory-mapped: a pairs v1 `.npz`, or a Bridge dataset folder."""
     path = Path(path)
     if path.is_dir():
-        try:
-            from generator.store import load_dataset_pairs
-        except ImportError as e:  # the Bridge dataset store is a separate module
-            raise ValueError(f"{path}: reading dataset folders needs generator.store ({e})") from e
         return load_dataset_pairs(path, mmap=True)
     if path.is_file():
         return load_pairs(path, mmap=True)
@@ -65,20 +62,14 @@ def open_source(path: str | Path) -> Pairs:
 
 def rows_of(pairs: Pairs, index) -> dict[str, np.ndarray | None]:
     """The training keys of `pairs` at `index` (a slice or integer array), loaded, K and baseline per row."""
-    n = len(range(len(pairs))[index]) if isinstance(index, slice) else len(index)
-    out: dict[str, np.ndarray | None] = {
+    baseline = pairs.baseline_per_sample()
+    return {
         "joints_2d": np.asarray(pairs.joints_2d[index]),
         "joints_3d": np.asarray(pairs.joints_3d[index]),
-        "K": np.array(pairs.K if pairs.K.ndim == 2 else pairs.K[index]),
+        "K": np.array(pairs.K_per_sample()[index]),
         "joints_2d_right": None if pairs.joints_2d_right is None else np.asarray(pairs.joints_2d_right[index]),
-        "baseline_mm": None,
+        "baseline_mm": None if baseline is None else np.array(baseline[index]),
     }
-    if out["K"].ndim == 2:
-        out["K"] = np.broadcast_to(out["K"], (n, 3, 3)).copy()
-    if pairs.baseline_mm is not None:
-        b = np.asarray(pairs.baseline_mm)
-        out["baseline_mm"] = np.full(n, float(b), dtype=np.float32) if b.ndim == 0 else np.asarray(b[index])
-    return out
 
 
 def concat_rows(parts: list[dict[str, np.ndarray | None]]) -> dict[str, np.ndarray | None]:

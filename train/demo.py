@@ -60,7 +60,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console
     from generator.pairs_summary import print_summary, summarize_pairs
     from generator.store import export_pairs
 
-    from .accuracy import AccuracyConfig, make_split_pairs
+    from .accuracy import AccuracyConfig, make_split_pairs, metrics_table
     from .evaluate import evaluate_pairs
     from .figures import render_lifted_figure
     from .inference import Lifter
@@ -74,7 +74,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console
     seconds: dict[str, float] = {}
     acc = AccuracyConfig(seed=cfg.seed, train_pairs_per_source=cfg.pairs_per_source)
     if cfg.epochs is not None:
-        acc = acc.model_copy(update={"epochs": cfg.epochs, "end_to_end_epochs": min(acc.end_to_end_epochs, max(cfg.epochs - 1, 0))})
+        acc = acc.with_epochs(cfg.epochs)
     if cfg.steps_per_epoch is not None:
         acc = acc.model_copy(update={"steps_per_epoch": cfg.steps_per_epoch})
 
@@ -139,7 +139,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console
             result = evaluate_pairs(lifter, test, search=search, noise_px=noise, seed=cfg.seed)
             metrics.append({"noise_px": noise, "search": search, **result.summary})
     (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
-    table = _metrics_table(metrics)
+    table = metrics_table(metrics, "search")
     console.print(table, markup=False, highlight=False)
     seconds["evaluate"] = time.perf_counter() - t
 
@@ -158,18 +158,6 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console
     console.print(Rule())
     console.print(f"[bold green]demo complete[/] in {sum(seconds.values()):.0f} s: {report}")
     return DemoResult(out, report, metrics, seconds)
-
-
-def _metrics_table(rows: list[dict]) -> str:
-    head = "| 2D input | search | MPJPE (mm) | P-MPJPE (mm) | N-MPJPE (mm) | PCK3D@150 | AUC | abs MPJPE (mm) | reprojection (px) |"
-    lines = [head, "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
-    for r in rows:
-        noise = "clean" if r["noise_px"] == 0 else f"+{r['noise_px']:g} px noise"
-        lines.append(
-            f"| {noise} | {r['search']} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | {r['n_mpjpe_mm']:.1f} | "
-            f"{r['pck3d_150']:.3f} | {r['auc']:.3f} | {r['abs_mpjpe_mm']:.0f} | {r['reprojection_px']:.2g} |"
-        )
-    return "\n".join(lines)
 
 
 def _write_report(out: Path, cfg: DemoConfig, files, gen, m: dict, run, table: str, sheet: Path, labelled: dict, seconds: dict) -> Path:

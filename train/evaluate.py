@@ -107,16 +107,31 @@ class Evaluation:
         return "\n".join(lines)
 
 
+def placement_errors(joints: np.ndarray, gt: np.ndarray, pixels: np.ndarray, K: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-joint errors (n, 17) of placed camera-frame joints: against the ground truth under each
+    protocol, and against the input 2D."""
+    return {
+        "mpjpe": M.errors_root_aligned(joints, gt),
+        "p_mpjpe": M.errors_procrustes(joints, gt),
+        "n_mpjpe": M.errors_scale_aligned(joints, gt),
+        "abs_mpjpe": M.errors_absolute(joints, gt),
+        "reprojection": M.reprojection_errors(joints, pixels, K),
+    }
+
+
+def summary_metrics(errors: dict[str, np.ndarray]) -> dict:
+    """The summary (SUMMARY_KEYS) of one batch of `placement_errors`."""
+    sums = _Sums()
+    sums.add(errors, np.full(len(errors["mpjpe"]), "all"))
+    return _summary(sums)
+
+
 def chunk_errors(lifter: Lifter, pixels: np.ndarray, K: np.ndarray, gt: np.ndarray, search: str, grid: GridConfig | None) -> dict[str, np.ndarray]:
     """Per-joint errors (n, 17) of every kind for one chunk."""
     lifted = lifter.lift(pixels, K, search=search, grid=grid)
     rigid = lifted.joints if search == "none" else geometric_search(lifted.pose_net, pixels, K, method="none").joints
     return {
-        "mpjpe": M.errors_root_aligned(lifted.joints, gt),
-        "p_mpjpe": M.errors_procrustes(lifted.joints, gt),
-        "n_mpjpe": M.errors_scale_aligned(lifted.joints, gt),
-        "abs_mpjpe": M.errors_absolute(lifted.joints, gt),
-        "reprojection": M.reprojection_errors(lifted.joints, pixels, K),
+        **placement_errors(lifted.joints, gt, pixels, K),
         "net_mpjpe": M.errors_root_aligned(lifted.pose_net, gt),
         "rigid_abs_mpjpe": M.errors_absolute(rigid, gt),
         "rigid_reprojection": M.reprojection_errors(rigid, pixels, K),
@@ -153,10 +168,15 @@ def evaluate_pairs(
     return _summarize(sums, search, noise_px, lifter.kind)
 
 
-def _summarize(sums: _Sums, search: str, noise_px: float, model: str) -> Evaluation:
+def _mean_errors(sums: _Sums) -> dict[str, float]:
+    return {k: float(v.sum() / (sums.n * NUM_JOINTS)) for k, v in sums.joint.items()}
+
+
+def _summary(sums: _Sums) -> dict:
+    """The summary metrics (SUMMARY_KEYS) of the accumulated errors."""
     n = sums.n
-    mean = {k: float(v.sum() / (n * NUM_JOINTS)) for k, v in sums.joint.items()}
-    summary = {
+    mean = _mean_errors(sums)
+    return {
         "mpjpe_mm": mean["mpjpe"],
         "p_mpjpe_mm": mean["p_mpjpe"],
         "n_mpjpe_mm": mean["n_mpjpe"],
@@ -166,6 +186,12 @@ def _summarize(sums: _Sums, search: str, noise_px: float, model: str) -> Evaluat
         "reprojection_px": mean["reprojection"],
         "n": n,
     }
+
+
+def _summarize(sums: _Sums, search: str, noise_px: float, model: str) -> Evaluation:
+    n = sums.n
+    mean = _mean_errors(sums)
+    summary = _summary(sums)
     without = {
         "mpjpe_mm": mean["net_mpjpe"],
         "abs_mpjpe_mm": mean["rigid_abs_mpjpe"],

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import io
 import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -13,6 +13,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from generator.skeleton import BONES, joint_colour_rgb  # noqa: E402
+from generator.store import atomic_write  # noqa: E402
+
 
 def _bone_colour(child: int) -> tuple[float, float, float]:
     return tuple(c / 255 for c in joint_colour_rgb(child))
@@ -21,10 +23,10 @@ def _bone_colour(child: int) -> tuple[float, float, float]:
 def _save(fig, out: str | Path) -> Path:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.tmp{out.suffix}")
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
+    buf = io.BytesIO()
+    fig.savefig(buf, format=out.suffix.lstrip(".") or "png", dpi=110, bbox_inches="tight")
     plt.close(fig)
-    os.replace(tmp, out)
+    atomic_write(out, buf.getbuffer())
     return out
 
 

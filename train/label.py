@@ -24,7 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
@@ -32,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from generator.camera import intrinsics_matrix
 from generator.skeleton import COCO_JOINT_NAMES, JOINT_NAMES, NUM_JOINTS, ROOT, SKELETON_NAME, coco_to_h36m
+from generator.store import atomic_write
 
 from .inference import Lifter
 from .normalization import normalized_to_pixels, pixels_to_normalized
@@ -192,9 +192,7 @@ def label_coco(
     options = LabelOptions(focal_px=focal_px, min_confidence=min_confidence, min_joints=min_joints, search=search)
     labelled, summary = lift_coco(Lifter.load(checkpoint), coco, options, source=str(coco_json))
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(labelled))
-    os.replace(tmp, out)
+    atomic_write(out, json.dumps(labelled).encode())
     summary.out = out
     log.info("%s: lifted %d of %d people -> %s", coco_json, summary.lifted, summary.people, out)
     return summary

@@ -28,6 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generator.skeleton import ROOT
 
+from .metrics import root_align
 from .normalization import pixels_to_normalized
 
 SEARCH_METHODS = ("none", "fast", "grid")
@@ -67,10 +68,8 @@ class Placement:
 
 def _residual_terms(rays: np.ndarray, pose_rel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """a, b (N, 17, 2) with r_j(d) = a_j + d·b_j (see the module docstring)."""
-    z = pose_rel[..., 2:3]
-    placed_at_zero = rays * z - rays[:, ROOT : ROOT + 1] * z[:, ROOT : ROOT + 1]
-    a = placed_at_zero - (pose_rel[..., :2] - pose_rel[:, ROOT : ROOT + 1, :2])
-    b = rays - rays[:, ROOT : ROOT + 1]
+    a = root_align(rays * pose_rel[..., 2:3]) - root_align(pose_rel[..., :2])  # r_j(0): the pose placed at d = 0
+    b = root_align(rays)
     return a, b
 
 

@@ -25,6 +25,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch.nn.parallel import DistributedDataParallel
 
 from generator.pairs_io import load_pairs
+from generator.store import atomic_write
 
 from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
@@ -127,7 +128,9 @@ def stage_losses(step: torch.nn.Module, model, batch: dict[str, torch.Tensor], s
     return {"loss": loss_3d + weight * loss_view, "loss_view": loss_view, "loss_3d": loss_3d}
 
 
-def _transform(cfg: TrainConfig):
+def feature_transform(cfg: TrainConfig):
+    """The `MixedBatches` transform of a run: pairs rows -> training features (train/targets.py)."""
+
     def transform(rows, rng):
         return training_features(rows, rng, cfg.baseline_mm, cfg.noise_px, cfg.mirror)
 
@@ -138,7 +141,7 @@ def fit_statistics(model: StereoLifter | SingleLifter, sources, weights, cfg: Tr
     """Fit every ZScore of the model on a sample of the (augmented) training mixture."""
     total = sum(len(s) for s in sources)
     n = max(16, min(cfg.stats_samples, total))
-    model.fit_normalization(MixedBatches(sources, weights, n, _transform(cfg), seed=cfg.seed, epoch=_STATS_STREAM).next())
+    model.fit_normalization(MixedBatches(sources, weights, n, feature_transform(cfg), seed=cfg.seed, epoch=_STATS_STREAM).next())
 
 
 def _steps_per_epoch(cfg: TrainConfig, sources) -> int:
@@ -249,7 +252,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
             stage = cfg.stage(epoch)
             torch.manual_seed(_epoch_seed(cfg, epoch, ctx.rank))
             batches = MixedBatches(
-                sources, weights, local_batch, _transform(cfg), cfg.seed, epoch, ctx.rank, ctx.world, cfg.block_rows, cfg.buffer_blocks
+                sources, weights, local_batch, feature_transform(cfg), cfg.seed, epoch, ctx.rank, ctx.world, cfg.block_rows, cfg.buffer_blocks
             )
             task = progress.add_task(f"epoch {epoch + 1}/{cfg.epochs} {stage}", total=steps_per_epoch, loss="-")
             model.train()
@@ -331,9 +334,7 @@ def _write_metrics(run: RunDir, cfg: TrainConfig, model, history: dict, ctx: Dis
         "val": last.get("val"),
         "history": epochs,
     }
-    tmp = run.metrics.with_name(".metrics.json.tmp")
-    tmp.write_text(json.dumps(metrics, indent=2))
-    os.replace(tmp, run.metrics)
+    atomic_write(run.metrics, json.dumps(metrics, indent=2).encode())
 
 
 # Keys that must not change when a run is resumed (they define the model or its data stream).

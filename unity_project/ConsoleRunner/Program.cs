@@ -232,9 +232,7 @@ namespace PoseBridge.ConsoleRunner
             Vec3 t;
             UnityFrames.CameraExtrinsics(pos, q, out r, out t);
             Intrinsics k = CameraK(c.Get("camera"), width, height);
-            Vec3[] unity = Joints(c.Get("joints_unity"));
-            var world = new Vec3[unity.Length];
-            for (int i = 0; i < unity.Length; i++) world[i] = UnityFrames.UnityToWorldMm(unity[i]);
+            Vec3[] world = UnityFrames.UnityToWorldMm(Joints(c.Get("joints_unity")));
             double baseline = c.Get("baseline_mm").NumberValue;
             FrameGroundTruth g = FrameGroundTruth.Compute(world, r, t, k, width, height, baseline);
             var occluded = new bool[g.InImage.Length];

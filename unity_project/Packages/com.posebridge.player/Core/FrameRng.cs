@@ -18,14 +18,18 @@ namespace PoseBridge.Core
         double spareNormal;
         bool hasSpare;
 
+        const ulong Gamma = 0x9E3779B97F4A7C15UL;
+
         public FrameRng(long seed, long frameId, int stream)
         {
             state = Mix(Mix(Mix((ulong)seed) ^ (ulong)frameId) ^ (ulong)stream);
         }
 
-        static ulong Mix(ulong z)
+        /// <summary>One SplitMix64 step on <paramref name="z"/> as a state: advance, then finalize.</summary>
+        static ulong Mix(ulong z) { return Finalize(z + Gamma); }
+
+        static ulong Finalize(ulong z)
         {
-            z += 0x9E3779B97F4A7C15UL;
             z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
             z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
             return z ^ (z >> 31);
@@ -33,11 +37,8 @@ namespace PoseBridge.Core
 
         public ulong NextULong()
         {
-            state += 0x9E3779B97F4A7C15UL;
-            ulong z = state;
-            z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9UL;
-            z = (z ^ (z >> 27)) * 0x94D049BB133111EBUL;
-            return z ^ (z >> 31);
+            state += Gamma;
+            return Finalize(state);
         }
 
         /// <summary>Uniform in [0, 1) with 53 random bits.</summary>

@@ -19,6 +19,14 @@ namespace PoseBridge.Core
         /// <summary>A Unity world point (m) in our world frame (mm): 1000 * A * p.</summary>
         public static Vec3 UnityToWorldMm(Vec3 pUnity) { return UnityToWorldAxes * pUnity * MetresToMm; }
 
+        /// <summary>Unity world points (m), e.g. a rig's joints, in our world frame (mm).</summary>
+        public static Vec3[] UnityToWorldMm(Vec3[] pointsUnity)
+        {
+            var world = new Vec3[pointsUnity.Length];
+            for (int j = 0; j < world.Length; j++) world[j] = UnityToWorldMm(pointsUnity[j]);
+            return world;
+        }
+
         /// <summary>Our world point (mm) in Unity's world frame (m): A * p / 1000 (A is its own inverse).</summary>
         public static Vec3 WorldMmToUnity(Vec3 pWorldMm) { return UnityToWorldAxes * pWorldMm / MetresToMm; }
 
@@ -41,9 +49,8 @@ namespace PoseBridge.Core
         /// <summary>The inverse of <see cref="CameraExtrinsics"/>: the Unity camera pose for (R, t).</summary>
         public static void CameraPose(Mat3 R, Vec3 t, out Vec3 cameraPosition, out Quat cameraRotation)
         {
-            // c_world = -R^T t (mm); Q = A R^T S (from R = S Q^T A, with A, S their own inverses).
-            Vec3 centerWorld = -(R.Transposed * t);
-            cameraPosition = WorldMmToUnity(centerWorld);
+            // Q = A R^T S (from R = S Q^T A, with A, S their own inverses).
+            cameraPosition = WorldMmToUnity(CameraPoses.Center(R, t));
             cameraRotation = Quat.FromMatrix(UnityToWorldAxes * R.Transposed * UnityCameraToOpenCv);
         }
 

@@ -36,9 +36,7 @@ namespace PoseBridge.Runtime
         public FrameGroundTruth Compute(HumanoidRig rig, Vector3 cameraPosition, SampledCamera cam, double baselineMm, out int[] visibility)
         {
             Vec3[] unity = rig.JointsUnity();
-            var world = new Vec3[unity.Length];
-            for (int j = 0; j < unity.Length; j++) world[j] = UnityFrames.UnityToWorldMm(unity[j]);
-            FrameGroundTruth g = FrameGroundTruth.Compute(world, cam.R, cam.T, cam.K, cam.Width, cam.Height, baselineMm);
+            FrameGroundTruth g = FrameGroundTruth.Compute(UnityFrames.UnityToWorldMm(unity), cam.R, cam.T, cam.K, cam.Width, cam.Height, baselineMm);
             visibility = g.Visibility(Occluded(cameraPosition, unity, g.InImage));
             return g;
         }

@@ -265,9 +265,7 @@ namespace PoseBridge.Runtime
                 {
                     source = poses.ApplyClip(poseRng);
                 }
-                Vec3[] unity = rig.JointsUnity();
-                var world = new Vec3[unity.Length];
-                for (int j = 0; j < unity.Length; j++) world[j] = UnityFrames.UnityToWorldMm(unity[j]);
+                Vec3[] world = UnityFrames.UnityToWorldMm(rig.JointsUnity());
                 cam = CameraSampler.SampleForPose(camRng, world, s.Camera, s.ImageWidth, s.ImageHeight, s.BaselineMm, out framed);
             }
             if (!framed)
