@@ -37,6 +37,10 @@ class CameraProfile(BaseModel):
     principal_point_jitter: float = Field(0.0, ge=0, le=0.25)  # +- fraction of width/height
     image_sizes: list[tuple[int, int]]  # [width, height] choices, drawn uniformly
     look_at_jitter_mm: float = Field(0.0, ge=0)  # std of an isotropic Gaussian around the pelvis
+    # Crop-like framing: the person's joint box (its diagonal, plus SUBJECT_MARGIN) spans this
+    # fraction of the shorter image side, and the camera looks at the box centre. The distance is
+    # then computed, clipped to distance_mm.
+    fill_fraction: FloatRange | None = None
 
     @model_validator(mode="after")
     def _check(self) -> "CameraProfile":
@@ -46,6 +50,8 @@ class CameraProfile(BaseModel):
             r = getattr(self, field)
             if r is not None and r[0] > r[1]:
                 raise ValueError(f"profile {self.name!r}: {field} low {r[0]} > high {r[1]}")
+        if self.fill_fraction is not None and not 0.05 <= self.fill_fraction[0] <= self.fill_fraction[1] <= 1.5:
+            raise ValueError(f"profile {self.name!r}: fill_fraction must lie within [0.05, 1.5]")
         if self.distance_mm[0] <= 0:
             raise ValueError(f"profile {self.name!r}: distance_mm must be positive")
         if not -89.0 <= self.elevation_deg[0] <= self.elevation_deg[1] <= 89.0:
@@ -82,6 +88,26 @@ PHONE_PROFILE = CameraProfile(
     image_sizes=[(1920, 1080), (1080, 1920), (1280, 720), (720, 1280)],
     look_at_jitter_mm=250.0,
 )
+
+
+# A person filling most of the frame, as in the crops pose networks train on: a phone or compact
+# camera at 35-70 degrees, anywhere around the person, the whole body spanning 60-95 % of the
+# shorter image side.
+CROP_PROFILE = CameraProfile(
+    name="crop",
+    weight=2.0,
+    distance_mm=(800.0, 12000.0),
+    elevation_deg=(-10.0, 35.0),
+    roll_deg=(-10.0, 10.0),
+    fov_deg=(35.0, 70.0),
+    principal_point_jitter=0.04,
+    image_sizes=[(256, 256)],
+    look_at_jitter_mm=40.0,
+    fill_fraction=(0.6, 0.95),
+)
+# The joints lie inside the body: the skin, the head top and the soles extend the joint box's
+# diagonal by about this factor.
+SUBJECT_MARGIN = 1.15
 
 
 class CameraSamplerConfig(BaseModel):
@@ -146,6 +172,9 @@ class CameraParams:
     cy: np.ndarray
     image_size: np.ndarray  # int32 (n, 2) [width, height]
     look_at_offset: np.ndarray  # (3, n) mm, world frame
+    fill: np.ndarray | None = None  # (n,) crop framing fraction, NaN where the profile has none; None: no profile has one
+    min_distance: np.ndarray | None = None  # (n,) the profile's distance_mm bounds, for crop framing
+    max_distance: np.ndarray | None = None
 
     def intrinsics(self, dtype=np.float64) -> np.ndarray:
         return intrinsics_matrix(self.focal, self.focal, self.cx, self.cy, dtype=dtype)
@@ -183,6 +212,8 @@ class CameraTables:
         self.size_count = np.array([len(s) for s in sizes])
         self.size_offset = np.concatenate([[0], np.cumsum(self.size_count)[:-1]])
         self.sizes = np.concatenate(sizes)
+        self.has_fill = np.array([p.fill_fraction is not None for p in profiles])
+        self.fill = np.array([p.fill_fraction or (0.0, 0.0) for p in profiles], dtype=dtype).T  # (2, P) low, high
 
 
 def draw_camera_params(rng: np.random.Generator, n: int, tables: CameraTables) -> CameraParams:
@@ -212,6 +243,12 @@ def draw_camera_params(rng: np.random.Generator, n: int, tables: CameraTables) -
     cy = size[1] * (0.5 + pp_jitter * (2 * u[3] - 1))
     offset = standard_normal(rng, (3, n), dtype)
     offset *= look_std
+    fill = min_d = max_d = None
+    if tables.has_fill.any():  # drawn only then, so configs without crop framing keep their streams
+        low, high = tables.fill.take(which, axis=1)
+        fill = np.where(tables.has_fill[which], low + (high - low) * rng.random(n, dtype=dtype), np.nan).astype(dtype)
+        min_d = tables.low[0].take(which)
+        max_d = min_d + tables.width[0].take(which)
     return CameraParams(
         profile=which,
         distance=distance,
@@ -223,20 +260,46 @@ def draw_camera_params(rng: np.random.Generator, n: int, tables: CameraTables) -
         cy=cy,
         image_size=image_size,
         look_at_offset=offset,
+        fill=fill,
+        min_distance=min_d,
+        max_distance=max_d,
     )
 
 
+def frame_subjects(params: CameraParams, low: np.ndarray, high: np.ndarray, root: np.ndarray) -> None:
+    """Crop-like framing, in place, for the samples whose profile has a fill fraction: the camera
+    looks at the centre of the person's joint box (low, high: (3, n) world mm; root (3, n) the
+    pelvis the offset is relative to), from the distance at which the box's diagonal times
+    SUBJECT_MARGIN spans that fraction of the shorter image side."""
+    if params.fill is None:
+        return
+    framed = np.isfinite(params.fill)
+    extent = SUBJECT_MARGIN * np.sqrt(((high - low) ** 2).sum(axis=0))
+    short = params.image_size.min(axis=1).astype(params.focal.dtype)
+    with np.errstate(invalid="ignore"):
+        distance = np.clip(params.focal * extent / (params.fill * short), params.min_distance, params.max_distance)
+    params.distance = np.where(framed, distance, params.distance).astype(params.distance.dtype)
+    centre = 0.5 * (low + high) - root
+    params.look_at_offset = np.where(framed, params.look_at_offset + centre, params.look_at_offset).astype(params.look_at_offset.dtype)
+
+
 def sample_cameras(
-    rng: np.random.Generator, target_world: np.ndarray, config: CameraSamplerConfig, facing_rad: np.ndarray | None = None
+    rng: np.random.Generator, target_world: np.ndarray, config: CameraSamplerConfig, facing_rad: np.ndarray | None = None,
+    joints_world: np.ndarray | None = None,
 ) -> CameraBatch:
     """Draw one camera per look-at target (N, 3) (world frame, mm), vectorized over N.
 
     `facing_rad` (N,) is each person's facing yaw (skeleton.facing_yaw); the profile's azimuth is
     measured from it (0 = in front of the person). Without it, azimuth is measured from world +x.
+    Profiles with crop framing need the poses, `joints_world` (N, J, 3).
     """
     target_world = np.asarray(target_world, dtype=np.float64)
     n = target_world.shape[0]
     params = draw_camera_params(rng, n, CameraTables(config))
+    if params.fill is not None:
+        if joints_world is None:
+            raise ValueError("crop framing (a profile's fill_fraction) needs the poses: pass joints_world")
+        frame_subjects(params, joints_world.min(axis=1).T, joints_world.max(axis=1).T, target_world.T)
     azimuth = params.azimuth if facing_rad is None else params.azimuth + np.asarray(facing_rad, dtype=np.float64)
     R, t = orbit_camera(target_world + params.look_at_offset.T, params.distance, azimuth, params.elevation, params.roll)
     return CameraBatch(K=params.intrinsics(), image_size=params.image_size, R=R, t=t, profile=params.profile)
@@ -275,13 +338,13 @@ def sample_cameras_for_poses(
         height = camera_center(cams.R, cams.t)[:, 2]
         return (in_frame_count(joints, cams) >= need) & camera_above_floor(height, joints[..., 2], config)
 
-    cams = sample_cameras(rng, joints_world[:, root], config, facing)
+    cams = sample_cameras(rng, joints_world[:, root], config, facing, joints_world)
     accepted = ok(joints_world, cams)
     for _ in range(config.max_rounds - 1):
         todo = np.flatnonzero(~accepted)
         if todo.size == 0:
             break
-        redraw = sample_cameras(rng, joints_world[todo, root], config, facing[todo])
+        redraw = sample_cameras(rng, joints_world[todo, root], config, facing[todo], joints_world[todo])
         cams.put(todo, redraw)
         accepted[todo] = ok(joints_world[todo], redraw)
     return cams, accepted

@@ -40,7 +40,7 @@ from .camera import (
     transform_components,
 )
 from .config_file import load_config
-from .camera_sampler import CameraSamplerConfig, CameraTables, camera_above_floor, draw_camera_params, min_in_frame_count
+from .camera_sampler import CameraSamplerConfig, CameraTables, camera_above_floor, draw_camera_params, frame_subjects, min_in_frame_count
 from .pairs_io import VISIBILITY_VISIBLE, Pairs, PairsWriter
 from .poses import PoseBank
 from .skeleton import NUM_JOINTS, ROOT, bones_from_joints, facing_yaw, joints_from_bones
@@ -178,6 +178,7 @@ class PairGenerator:
         """One random camera per column of `joints` (17, 3, k), and what it sees."""
         k = joints.shape[2]
         cam = draw_camera_params(rng, k, self.tables)
+        frame_subjects(cam, joints.min(axis=0), joints.max(axis=0), np.zeros((3, 1), np.float32))
         # The camera looks at pelvis + offset; with the joints pelvis-relative, that target is the offset.
         R, t = orbit_camera_components(cam.look_at_offset, cam.distance, cam.azimuth + facing, cam.elevation, cam.roll)
         # Camera height above the pelvis: the look-at offset plus d sin(elevation) (see orbit_camera).

@@ -12,19 +12,23 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from .body.pool import BodyPool
+from .body.rig import BodyPose, pose_body, posed_joints
+from .body.sampling import PATTERNS, Clothing, HumanConfig, pick
 from .augment import BoneScaleConfig, mirror, sample_bone_scales, scale_bones
 from .camera import DEFAULT_BASELINE_MM, camera_center, in_image, project_points, right_view_points, world_to_camera
-from .camera_sampler import CameraSamplerConfig, sample_cameras_for_poses
+from .camera_sampler import CROP_PROFILE, H36M_PROFILE, PHONE_PROFILE, CameraSamplerConfig, sample_cameras_for_poses
 from .deepmimic import quat_to_matrix
 from .poses import PRIOR, PoseBank
-from .skeleton import ROOT
+from .skeleton import JOINT_INDEX, ROOT
 
 FloatRange = tuple[float, float]
+FEET = [JOINT_INDEX["RFoot"], JOINT_INDEX["LFoot"]]
 
 BACKGROUND_KINDS = ("solid", "gradient", "noise", "photo")
 OCCLUDER_KINDS = ("box", "cylinder")
@@ -179,9 +183,12 @@ class SceneConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     image_size: tuple[int, int] = (256, 256)  # [width, height]; overrides the camera profiles' sizes
-    camera: CameraSamplerConfig = Field(default_factory=CameraSamplerConfig)
+    # Renders add crop-like framings (the person filling most of the image) to the wide shots.
+    camera: CameraSamplerConfig = Field(default_factory=lambda: CameraSamplerConfig(profiles=[H36M_PROFILE, PHONE_PROFILE, CROP_PROFILE]))
     baseline_mm: float = Field(DEFAULT_BASELINE_MM, gt=0)
+    body_model: Literal["human", "mannequin"] = "human"  # an Anny human body, or the capsule mannequin
     body: BodyConfig = Field(default_factory=BodyConfig)
+    human: HumanConfig = Field(default_factory=HumanConfig)
     appearance: AppearanceConfig = Field(default_factory=AppearanceConfig)
     lighting: LightingConfig = Field(default_factory=LightingConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
@@ -214,6 +221,16 @@ class BodyStyle:
     colors: np.ndarray  # (len(COLOR_GROUPS), 3) sRGB in [0, 1]
     sleeve: str  # one of SLEEVES
     legwear: str  # one of LEGWEAR
+
+
+@dataclasses.dataclass
+class HumanBody:
+    """The human body of a frame: which identity of the pool, how it is posed, what it wears."""
+
+    identity: int  # index into the run's BodyPool
+    phenotype: np.ndarray  # (6,) Anny phenotype of that identity (generator/body/model.py)
+    pose: BodyPose  # segment motions, world mm
+    clothing: Clothing
 
 
 @dataclasses.dataclass
@@ -273,10 +290,11 @@ class Scene:
     baseline_mm: float
     source: dict  # {"kind": "clip"|"prior", "clip", "frame", "subject", "action", "mirrored"}
     camera_profile: str
-    body: BodyStyle
+    body: BodyStyle | None  # the mannequin's style; None for a human body
     lighting: Lighting
     background: Background
     occluders: Occluders
+    human: HumanBody | None = None  # the human body; None for the mannequin
 
 
 @dataclasses.dataclass
@@ -353,6 +371,36 @@ def sample_body_style(rng: np.random.Generator, body: BodyConfig, appearance: Ap
     sleeve = _choose(rng, dict(zip(SLEEVES, appearance.sleeve_weights)), 1)[0]
     legwear = LEGWEAR[0] if rng.random() < appearance.shorts_probability else LEGWEAR[1]
     return BodyStyle(thickness=thickness, colors=np.stack([skin, hair, top, bottom, shoes]), sleeve=sleeve, legwear=legwear)
+
+
+def sample_clothing(rng: np.random.Generator, human: HumanConfig, appearance: AppearanceConfig) -> Clothing:
+    """Skin, hair and garments of a human body, from the same appearance ranges as the mannequin's."""
+    skin = _from_table(rng, SKIN_TONES, appearance.color_jitter)
+    hair = _from_table(rng, HAIR_COLORS, appearance.color_jitter)
+    if rng.random() < appearance.bald_probability:
+        hair = skin
+    cloth = _cloth_colors(rng, appearance, 5)
+    sleeve = _choose(rng, dict(zip(SLEEVES, appearance.sleeve_weights)), 1)[0]
+    sleeve_end = _uniform(rng, {"none": human.sleeveless_end, "short": human.short_sleeve_end, "long": human.long_sleeve_end}[sleeve])
+    leg_end = _uniform(rng, human.shorts_end if rng.random() < appearance.shorts_probability else human.trousers_end)
+    patterns = pick(rng, human.pattern_weights, PATTERNS, 2)
+    periods = np.exp(rng.uniform(*np.log(human.pattern_period_mm), 2))
+    return Clothing(
+        skin=skin, hair=hair, eye=np.array([0.22, 0.15, 0.1]) * rng.uniform(0.4, 1.4), top=cloth[0], top2=cloth[1], bottom=cloth[2],
+        bottom2=cloth[3], shoes=cloth[4] * 0.6, sleeve_end=float(sleeve_end), leg_end=float(leg_end), top_pattern=int(patterns[0]),
+        bottom_pattern=int(patterns[1]), top_period_mm=float(periods[0]), bottom_period_mm=float(periods[1]),
+    )
+
+
+def _pose_human(rng: np.random.Generator, bodies: BodyPool, target: np.ndarray) -> tuple[int, BodyPose, np.ndarray]:
+    """A random identity of the pool posed like `target`; its joints (17, 3) are the frame's ground
+    truth. The body keeps its own bone lengths, so it is lifted or lowered to keep the target's
+    lowest ankle height (feet on the ground stay on it)."""
+    identity = int(rng.integers(len(bodies)))
+    pose = pose_body(bodies.rigs[identity], target)
+    joints = posed_joints(bodies.rigs[identity], pose)
+    lift = np.array([0.0, 0.0, target[FEET, 2].min() - joints[FEET, 2].min()])
+    return identity, BodyPose(pose.rotations, pose.translations + lift), joints + lift
 
 
 def sample_lighting(rng: np.random.Generator, config: LightingConfig, camera_azimuth: float) -> Lighting:
@@ -454,9 +502,12 @@ def sample_scene(config: SceneConfig, bank: PoseBank, seed: int, frame_id: int) 
         raise ValueError("the pose bank is empty")
     rng = frame_rng(seed, frame_id)
     cam_config = config.render_camera
+    bodies = BodyPool.for_config(config.human) if config.body_model == "human" else None
     for _ in range(config.pose_attempts):
         row = int(rng.integers(len(bank)))
         joints, mirrored = _augment_pose(rng, bank.joints[row], config.body)
+        if bodies is not None:
+            identity, body_pose, joints = _pose_human(rng, bodies, joints)
         cams, accepted = sample_cameras_for_poses(rng, joints[None], cam_config)
         if accepted[0]:
             break
@@ -468,7 +519,11 @@ def sample_scene(config: SceneConfig, bank: PoseBank, seed: int, frame_id: int) 
     K, R, t = cams.K[0], cams.R[0], cams.t[0]
     camera_pos = camera_center(R, t)
     to_camera = camera_pos - joints[ROOT]
-    body = sample_body_style(rng, config.body, config.appearance)
+    if bodies is None:
+        body, human = sample_body_style(rng, config.body, config.appearance), None
+    else:
+        clothing = sample_clothing(rng, config.human, config.appearance)
+        body, human = None, HumanBody(identity, bodies.identities.phenotype[identity], body_pose, clothing)
     lighting = sample_lighting(rng, config.lighting, float(np.arctan2(to_camera[1], to_camera[0])))
     background = sample_background(rng, config.background)
     occluders = sample_occluders(rng, config.occluders, joints, camera_pos)
@@ -487,4 +542,5 @@ def sample_scene(config: SceneConfig, bank: PoseBank, seed: int, frame_id: int) 
         lighting=lighting,
         background=background,
         occluders=occluders,
+        human=human,
     )

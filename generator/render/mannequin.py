@@ -251,6 +251,13 @@ def mannequin_primitives(scene: Scene) -> tuple[Primitives, JointSurfaces]:
     return prims, JointSurfaces(sphere_radius=sphere, ellipsoid_pairs=OWN_ELLIPSOIDS, capsule_pairs=OWN_CAPSULES)
 
 
+def occluder_primitives(occ: Occluders) -> Primitives:
+    """The occluders alone (for renderers that draw the person themselves)."""
+    boxes, cylinders = _occluder_instances(occ)
+    empty = np.zeros((0, 15), np.float32)
+    return Primitives(capsules=np.zeros((0, 11), np.float32), ellipsoids=empty, boxes=boxes, cylinders=cylinders)
+
+
 def _occluder_instances(occ: Occluders) -> tuple[np.ndarray, np.ndarray]:
     inst = np.concatenate([occ.center, occ.axes.transpose(0, 2, 1).reshape(-1, 9), occ.color], axis=1).astype(np.float32)
     return inst[occ.kind == OCCLUDER_KINDS.index("box")], inst[occ.kind == OCCLUDER_KINDS.index("cylinder")]
