@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 EXTRAS ?= dev,viewer
 
-.PHONY: demo test venv sysdeps bench clean
+.PHONY: demo test venv sysdeps body bench clean
 
 venv: $(STAMP)
 
@@ -28,13 +28,18 @@ sysdeps:
 	  { $$sudo apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive $$sudo apt-get install -y -q $$need >/dev/null; }; \
 	fi
 
-demo: $(STAMP) sysdeps
+# Anny builds its cache under ~/.cache/anny the first time on a machine (about 100 s); do it once,
+# before any player or test process needs the body.
+body: $(STAMP)
+	@$(BIN)/python -m generator.body
+
+demo: $(STAMP) sysdeps body
 	$(BIN)/posebridge demo --out demo_out
 
-test: $(STAMP) sysdeps
+test: $(STAMP) sysdeps body
 	$(BIN)/python -m pytest -q
 
-bench: $(STAMP) sysdeps
+bench: $(STAMP) sysdeps body
 	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
 
 clean:

@@ -45,6 +45,9 @@ def _player_kinds() -> list[str]:
 @click.option("--exclude-subject", "exclude_subjects", multiple=True, help="Leave out this performer's clips (repeatable), e.g. cmu_38.")
 @click.option("--encoding", type=click.Choice(["jpeg", "png", "raw"]), help="Image encoding. [config or jpeg]")
 @click.option("--photo-dir", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of background photos.")
+@click.option("--body", "body_model", type=click.Choice(["human", "mannequin"]), help="Figure the built-in player draws. [config or human]")
+@click.option("--identities", type=int, help="Human bodies per player (drawn once from the seeded shape distributions). [config or 64]")
+@click.option("--identity-seed", type=int, help="Seed of the body pool; change it for bodies no other run used. [config or 0]")
 @click.option("--curve-secret-key", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="Enable CURVE: the collector's secret key file.")
 @click.option("--curve-authorized-keys", type=click.Path(exists=True, file_okay=False, path_type=Path), help="Folder of player public keys allowed in.")
 @click.option("--player-option", "player_options", multiple=True, metavar="KEY=VALUE", help="An option of the chosen player kind.")
@@ -54,7 +57,7 @@ def _player_kinds() -> list[str]:
               help="How builtin players are driven: started directly, or through ML-Agents like Unity players.")
 @click.option("--no-progress", is_flag=True, help="No progress display (logs only).")
 def generate(player, frames, workers, seed, image_size, out, config_path, endpoints, shard_size, pose_source, exclude_subjects, encoding, photo_dir,
-             curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None, control="process") -> None:
+             body_model, identities, identity_seed, curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None, control="process") -> None:
     """Render a dataset with W player processes into sharded WebDataset tars, resuming DIR if it exists."""
     from generator.store import StoreError
 
@@ -71,6 +74,9 @@ def generate(player, frames, workers, seed, image_size, out, config_path, endpoi
         "player.pose_exclude_subjects": list(exclude_subjects) or None,
         "player.encoding": encoding,
         "player.scene.background.photo_dir": str(photo_dir) if photo_dir else None,
+        "player.scene.body_model": body_model,
+        "player.scene.human.identities": identities,
+        "player.scene.human.identity_seed": identity_seed,
         "transport.endpoints": list(endpoints) or None,
         "transport.curve.server_secret_key": str(curve_secret_key) if curve_secret_key else None,
         "transport.curve.authorized_keys": str(curve_authorized_keys) if curve_authorized_keys else None,

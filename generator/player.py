@@ -86,18 +86,30 @@ def encode_image(pixels: np.ndarray, encoding: str, jpeg_quality: int = 90) -> b
     return buf.getvalue()
 
 
+def scene_renderer(config: SceneConfig):
+    """The renderer of a scene config's figure: the human body (its identity pool built once per
+    process) or the mannequin."""
+    from .render import HumanRenderer, MannequinRenderer
+
+    w, h = config.image_size
+    photo_dir = config.background.photo_dir
+    if config.body_model == "human":
+        from .body.pool import BodyPool
+
+        return HumanRenderer(w, h, BodyPool.for_config(config.human), photo_dir=photo_dir)
+    return MannequinRenderer(w, h, photo_dir=photo_dir)
+
+
 class FrameProducer:
     """Renders any frame of a run and encodes it as a protocol `[header, image]` message."""
 
     def __init__(self, config: PlayerConfig, seed: int):
         from .poses import load_pose_source
-        from .render import MannequinRenderer
 
         self.config = config
         self.seed = int(seed)
         self.bank = load_pose_source(config.pose_source, seed=self.seed, fps=config.pose_fps, exclude_subjects=config.pose_exclude_subjects)
-        w, h = config.scene.image_size
-        self.renderer = MannequinRenderer(w, h, photo_dir=config.scene.background.photo_dir)
+        self.renderer = scene_renderer(config.scene)
 
     def message(self, frame_id: int, run_id: str, player_id: str, seq: int) -> list[bytes]:
         from bridge.protocol import ImageInfo, encode_frame_header
@@ -113,7 +125,11 @@ class FrameProducer:
             "mirrored": bool(scene.source.get("mirrored", False)),
             "background": scene.background.kind,
             "occluders": len(scene.occluders),
+            "body": self.config.scene.body_model,
         }
+        if scene.human is not None:
+            meta["identity"] = scene.human.identity
+            meta["phenotype"] = [round(float(v), 4) for v in scene.human.phenotype]
         header = encode_frame_header(
             run_id=run_id,
             player_id=player_id,

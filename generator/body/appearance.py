@@ -66,16 +66,15 @@ def vertex_parts(bone_labels, dominant_bone: np.ndarray, vertices: np.ndarray, h
     trunk = np.isin(part, [PART_INDEX["torso"], PART_INDEX["pelvis"], PART_INDEX["neck"]])
     along[trunk] = _along(vertices[trunk], hips, shoulders)
 
-    # Landmarks on the head, and the scalp (hair) as the head above and behind the ears.
+    # The top of the head (a landmark), and the scalp (hair) as the head above and behind the ears.
     is_head = part == PART_INDEX["head"]
     ids = np.flatnonzero(is_head)
     hv = vertices[ids]
     ear_l, ear_r = int(ids[np.argmax(hv[:, 0])]), int(ids[np.argmin(hv[:, 0])])
-    midline = ids[np.abs(hv[:, 0]) < 8.0]
-    nose = int(midline[np.argmin(vertices[midline, 1])])  # the face looks towards -y
+    head_top = int(ids[np.argmax(hv[:, 2])])
     ears = 0.5 * (vertices[ear_l] + vertices[ear_r])
     top = hv[:, 2].max()
     above = (hv[:, 2] - ears[2]) > 0.30 * (top - ears[2])
     behind = (hv[:, 1] - ears[1] > 15.0) & (hv[:, 2] > ears[2] - 45.0)
     part[ids[above | behind]] = PART_INDEX["hair"]
-    return part.astype(np.int32), along.astype(np.float32), {"nose_tip": nose, "ear.L": ear_l, "ear.R": ear_r}
+    return part.astype(np.int32), along.astype(np.float32), {"head_top": head_top}

@@ -43,9 +43,10 @@ SEGMENT_INDEX = {name: i for i, (name, _, _) in enumerate(SEGMENTS)}
 SEGMENT_PARENT = np.array([-1 if p is None else SEGMENT_INDEX[p] for _, p, _ in SEGMENTS])
 SEGMENT_PIVOT_BONE = tuple(bones[0] for _, _, bones in SEGMENTS)  # the segment rotates about this bone's head
 
-# The h36m17 joints on the body: each is the mean of bone heads and named vertices (landmarks).
-# Hip, Spine and Thorax follow the COCO -> h36m17 definitions of docs/conventions.md, so real and
-# rendered labels mean the same points.
+# The h36m17 joints on the body: each is the mean of bone heads and named vertices (landmarks),
+# with the meanings of docs/conventions.md's h36m17 table and mocap name maps: the pelvis is the
+# mid-hip, the spine halfway to the thorax, the thorax the base of the neck where the clavicles
+# start, Neck/Nose the upper neck at chin level, the head its top.
 BODY_JOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "Hip": (("upperleg01.L", "upperleg01.R"), ()),
     "RHip": (("upperleg01.R",), ()),
@@ -54,10 +55,10 @@ BODY_JOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "LHip": (("upperleg01.L",), ()),
     "LKnee": (("lowerleg01.L",), ()),
     "LFoot": (("foot.L",), ()),
-    "Spine": (("upperleg01.L", "upperleg01.R", "upperarm01.L", "upperarm01.R"), ()),
-    "Thorax": (("upperarm01.L", "upperarm01.R"), ()),
-    "Neck/Nose": ((), ("nose_tip",)),
-    "Head": ((), ("ear.L", "ear.R")),
+    "Spine": (("upperleg01.L", "upperleg01.R", "clavicle.L", "clavicle.R"), ()),
+    "Thorax": (("clavicle.L", "clavicle.R"), ()),
+    "Neck/Nose": (("neck03", "head"), ()),
+    "Head": ((), ("head_top",)),
     "LShoulder": (("upperarm01.L",), ()),
     "LElbow": (("lowerarm01.L",), ()),
     "LWrist": (("wrist.L",), ()),
@@ -65,7 +66,7 @@ BODY_JOINTS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "RElbow": (("lowerarm01.R",), ()),
     "RWrist": (("wrist.R",), ()),
 }
-LANDMARKS = ("nose_tip", "ear.L", "ear.R")
+LANDMARKS = ("head_top",)
 # Below this limb bend (sine of the angle) the hinge axis of a knee or elbow is taken from the rest twist.
 _HINGE_BEND_SIN = np.sin(np.radians(25.0))
 

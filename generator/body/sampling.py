@@ -34,14 +34,14 @@ class HumanConfig(BaseModel):
     identities: int = Field(64, ge=1, le=4096)  # bodies built per player process, drawn per frame
     identity_seed: int = Field(0, ge=0)  # change it for test sets of bodies no training render used
     age_groups: dict[str, float] = Field(default_factory=lambda: {"child": 0.15, "adult": 0.65, "elder": 0.2})
-    child_age: FloatRange = (0.2, 0.5)
-    adult_age: FloatRange = (0.5, 0.85)
+    child_age: FloatRange = (0.1, 0.45)
+    adult_age: FloatRange = (0.55, 0.85)
     elder_age: FloatRange = (0.85, 1.0)
     female_probability: float = Field(0.5, ge=0.0, le=1.0)
     gender_spread: float = Field(0.2, ge=0.0, le=0.5)  # male U(0, s), female U(1 - s, 1)
     muscle: FloatRange = (0.1, 0.9)
     weight: FloatRange = (0.1, 0.9)
-    height: FloatRange = (0.1, 0.9)
+    height: FloatRange = (0.1, 0.7)
     proportions: FloatRange = (0.3, 0.9)
     # Clothing: sleeve and trouser-leg ends on the limb coordinate (0 root joint, 1 middle, 2 end).
     sleeveless_end: FloatRange = (0.0, 0.05)

@@ -1,10 +1,12 @@
-"""The built-in player's renderer: a capsule-and-ellipsoid mannequin drawn headless with moderngl on EGL."""
+"""The built-in player's renderers, headless with moderngl on EGL: the skinned human body and the capsule mannequin."""
 
 from .backgrounds import PhotoFolderError, PhotoLibrary
+from .human import HumanRenderer
 from .mannequin import JointSurfaces, Primitives, mannequin_primitives
 from .renderer import MannequinRenderer, PrimitiveRenderer, RenderedFrame, create_context, projection_from_intrinsics
 
 __all__ = [
+    "HumanRenderer",
     "JointSurfaces",
     "MannequinRenderer",
     "PhotoFolderError",
