@@ -138,18 +138,30 @@ def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_jso
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["pairs"]), default="pairs", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file (.npz).")
-def export(folder: Path, fmt: str, out: Path) -> None:
-    """Export a dataset folder's keypoints: a pairs v1 .npz with visibility and the right view."""
-    from generator.store import StoreError, export_pairs, read_manifest
+@click.option("--with-masks", is_flag=True, help="Also copy the person masks to OUT's folder, OUT_STEM_masks/{frame id:09d}.png.")
+def export(folder: Path, fmt: str, out: Path, with_masks: bool) -> None:
+    """Export a dataset folder's keypoints: a pairs v1 .npz with visibility and the right view
+    (its `frame_id` key names each row), and with --with-masks the person-mask PNGs beside it."""
+    from generator.store import StoreError, export_masks, export_pairs, read_manifest
 
     try:
         manifest = read_manifest(folder)
         path = export_pairs(folder, out)
-    except (StoreError, ValueError) as e:
+        if with_masks:
+            mask_dir = masks_folder(out)
+            written, missing = export_masks(folder, mask_dir)
+    except (StoreError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from None
     if not manifest.complete:
         console.print(f"[yellow]note[/]: {folder} is incomplete ({manifest.frames_stored} of {manifest.frames} frames); exported what is stored")
     console.print(f"wrote {path} ({manifest.frames_stored} pairs, frame-id order)")
+    if with_masks:
+        console.print(f"wrote {written} person masks to {mask_dir}" + (f" ([yellow]{missing} frames have no mask[/])" if missing else ""))
+
+
+def masks_folder(out: Path) -> Path:
+    """Where `export --with-masks` puts the masks of OUT: a folder OUT_STEM_masks beside it."""
+    return out.with_name(f"{out.stem}_masks")
 
 
 @click.command()

@@ -3,7 +3,8 @@
 Each message is checked before anything is stored: part count, header size, UTF-8, JSON and
 schema (strict pydantic), the run id and seed, the frame id range, duplicates, the per-player
 sequence numbers, the image (length, CRC-32, format and dimensions read from its own header),
-and the geometry (K is a pinhole matrix, R a rotation, and the 2D, 3D, world, right-view and
+the person mask when the frame has one (length, CRC-32, a complete PNG of the image's size,
+decoded, values only 0 and 1), and the geometry (K is a pinhole matrix, R a rotation, and the 2D, 3D, world, right-view and
 visibility fields agree with one another). A bad message is counted under its reason and
 logged; it is never stored, and the collector keeps running.
 
@@ -25,12 +26,14 @@ import zmq
 from pydantic import ValidationError
 
 from generator.camera import in_image, is_pinhole, project_points, right_view_points, world_to_camera
+from generator.masks import MaskError, decode_mask_png
 from generator.store import DatasetStore, DuplicateFrame, OpenShard
 
-from .image_probe import ImageProbeError, probe_image
+from .image_probe import ImageProbeError, probe_image, probe_png
 from .protocol import (
     CONTROL_PARTS,
     FRAME_PARTS,
+    PROTOCOL_MINOR,
     EndOfStream,
     ErrorMessage,
     FrameHeader,
@@ -46,7 +49,7 @@ log = logging.getLogger(__name__)
 
 # Reject reasons, the keys of CollectorStats.rejects (docs/protocol.md lists them).
 REJECT_REASONS = {
-    "parts": "wrong number of message parts for its type",
+    "parts": "wrong number of message parts for its type (a frame's header says whether a mask part follows)",
     "header_size": "header part larger than max_header_bytes",
     "encoding": "header is not UTF-8",
     "json": "header is not valid JSON",
@@ -62,6 +65,7 @@ REJECT_REASONS = {
     "image_length": "image part length differs from image.size_bytes",
     "checksum": "image CRC-32 mismatch",
     "image_decode": "image bytes are not a complete image of the stated format and size",
+    "mask": "the person mask part is not a 0/1 greyscale PNG of the image's size, or its length or CRC-32 is wrong",
     "camera": "K is not a pinhole matrix or R is not a rotation",
     "geometry": "keypoint fields disagree with each other and the camera",
     "visibility": "visibility disagrees with the keypoint positions",
@@ -191,12 +195,12 @@ class Collector:
         message, a _Staged frame waiting for `flush()`, or None when rejected."""
         self.stats.messages += 1
         try:
-            if len(parts) == FRAME_PARTS:
+            if len(parts) >= FRAME_PARTS:
                 return self._frame(parts)
             if len(parts) == CONTROL_PARTS:
                 self._control(_header_bytes(parts[0], self.transport.max_header_bytes))
                 return True
-            raise Reject("parts", f"{len(parts)} message parts; a frame has {FRAME_PARTS}, a control message {CONTROL_PARTS}")
+            raise Reject("parts", f"{len(parts)} message parts; a frame has {FRAME_PARTS} or {FRAME_PARTS + 1}, a control message {CONTROL_PARTS}")
         except Reject as r:
             self._reject(r.reason, r.detail)
         except Exception as e:  # noqa: BLE001 - a bug must not stop the run; it is counted and shown
@@ -224,7 +228,7 @@ class Collector:
                     reason, detail = problems[i]
                     self._reject(reason, f"frame {shard.first + st.row}: {detail}")
                     continue
-                self.store.accept(shard, st.row, st.header, st.image, st.encoding, st.subject, st.sequence, st.action)
+                self.store.accept(shard, st.row, st.header, st.image, st.encoding, st.subject, st.sequence, st.action, mask=st.mask)
                 st.accepted = True
                 st.player.frames_accepted += 1
                 self.stats.frames_accepted += 1
@@ -294,14 +298,15 @@ class Collector:
     def _frame(self, parts: list) -> "_Staged":
         header = _header_bytes(parts[0], self.transport.max_header_bytes)
         h: FrameHeader = self._parse(header, FrameHeader)
+        _check_part_count(h, len(parts))  # before the sequence number counts, as for any malformed message
         p = self._track(h)
         try:
-            return self._stage_frame(h, header, parts[1], p)
+            return self._stage_frame(h, header, parts[1], parts[2] if h.mask is not None else None, p)
         except Reject:
             p.frames_rejected += 1
             raise
 
-    def _stage_frame(self, h: FrameHeader, header: bytes, image_part, player: PlayerState) -> "_Staged":
+    def _stage_frame(self, h: FrameHeader, header: bytes, image_part, mask_part, player: PlayerState) -> "_Staged":
         expect = self.expect
         if expect.seed is not None and h.seed != expect.seed:
             raise Reject("seed", f"frame {h.frame_id}: seed {h.seed}; this run uses {expect.seed}")
@@ -315,7 +320,7 @@ class Collector:
             raise Reject("image_shape", f"frame {h.frame_id}: {width}x{height}; this run renders {expect.image_size[0]}x{expect.image_size[1]}")
         if info.encoding not in expect.encodings:
             raise Reject("image_encoding", f"frame {h.frame_id}: encoding {info.encoding}; this run accepts {list(expect.encodings)}")
-        image = image_part.buffer if isinstance(image_part, zmq.Frame) else memoryview(image_part)
+        image = _buffer(image_part)
         if image.nbytes != info.size_bytes:
             raise Reject("image_length", f"frame {h.frame_id}: image part has {image.nbytes} bytes, header says {info.size_bytes}")
         self.stats.bytes_received += image.nbytes + len(header)
@@ -326,6 +331,10 @@ class Collector:
             probe_image(info.encoding, image, info.shape)
         except ImageProbeError as e:
             raise Reject("image_decode", f"frame {h.frame_id}: {e}") from None
+        mask_pixels = -1
+        if mask_part is not None:
+            mask_pixels = _check_mask(h, mask_part)
+            self.stats.bytes_received += _buffer(mask_part).nbytes
 
         try:
             shard, row = self.store.stage(h.frame_id)
@@ -344,6 +353,9 @@ class Collector:
         a["visibility"][row] = h.visibility
         a["baseline_mm"][row] = h.baseline_mm
         a["image_crc32"][row] = crc
+        if mask_part is not None:
+            a["mask_crc32"][row] = h.mask.crc32
+        a["mask_pixels"][row] = mask_pixels
         src = h.source
         if src.kind == "clip":
             a["source_frame"][row] = src.frame
@@ -351,7 +363,7 @@ class Collector:
         else:
             a["source_frame"][row] = -1
             names = ("prior", "prior", "prior")
-        staged = _Staged(shard, row, header, image_part, info.encoding, *names, player)
+        staged = _Staged(shard, row, header, image_part, info.encoding, *names, player, mask=mask_part)
         self._pending.append(staged)
         return staged
 
@@ -369,7 +381,42 @@ class _Staged:
     sequence: str
     action: str
     player: PlayerState
+    mask: object = None  # the mask part (bytes or zmq.Frame), None when the frame has none
     accepted: bool = False
+
+
+def _buffer(part) -> memoryview:
+    return part.buffer if isinstance(part, zmq.Frame) else memoryview(part)
+
+
+def _check_part_count(h: FrameHeader, n: int) -> None:
+    """The parts a frame header announces: 2, or 3 with a mask. More are allowed only from a newer
+    minor (parts it added, unknown here, are ignored); fewer, or unannounced extras, are refused."""
+    expected = h.parts
+    if n == expected or (n > expected and h.minor > PROTOCOL_MINOR):
+        return
+    what = "with a mask" if h.mask is not None else "without a mask"
+    raise Reject("parts", f"frame {h.frame_id}: {n} message parts; a protocol {h.protocol} frame {what} has {expected}")
+
+
+def _check_mask(h: FrameHeader, part) -> int:
+    """Validate a frame's mask part against its header and image; returns its person pixel count."""
+    info, width, height = h.mask, *h.camera.image_size
+    data = _buffer(part)
+    where = f"frame {h.frame_id}"
+    if tuple(info.shape) != (height, width):
+        raise Reject("mask", f"{where}: mask shape {list(info.shape)} but the image is {height}x{width} (rows x columns)")
+    if data.nbytes != info.size_bytes:
+        raise Reject("mask", f"{where}: mask part has {data.nbytes} bytes, header says {info.size_bytes}")
+    crc = zlib.crc32(data)
+    if crc != info.crc32:
+        raise Reject("mask", f"{where}: mask CRC-32 {crc} != {info.crc32}")
+    try:
+        probe_png(data)  # structure first: signature, IHDR, chunk chain, IEND
+        mask = decode_mask_png(data, (height, width))
+    except (ImageProbeError, MaskError) as e:
+        raise Reject("mask", f"{where}: {e}") from None
+    return int(np.count_nonzero(mask))
 
 
 def _header_bytes(part, limit: int) -> bytes:

@@ -1,5 +1,6 @@
-"""What `posebridge inspect` shows: counts, rejects, distributions, a full verification, and a
-contact sheet of samples with the 2D skeleton drawn on."""
+"""What `posebridge inspect` shows: counts, rejects, distributions, mask coverage, a full
+verification, and a contact sheet of samples with the person mask outlined and the 2D skeleton
+drawn thin over it."""
 
 from __future__ import annotations
 
@@ -14,15 +15,17 @@ from PIL import Image, ImageDraw
 from rich.table import Table
 
 from generator.camera import camera_center, fov_from_focal
-from generator.skeleton import BONES, NUM_JOINTS, joint_colour_rgb
+from generator.masks import MaskError, decode_mask_png, mask_outline
+from generator.skeleton import BONES, joint_colour_rgb
 from generator.store import (
+    ARRAY_DEFAULTS,
     MANIFEST_NAME,
     DatasetReader,
     Manifest,
     StoreError,
     config_hash,
     decode_image,
-    frame_key,
+    frame_members,
     load_dataset_arrays,
     read_manifest,
     shard_paths,
@@ -42,10 +45,15 @@ class DatasetSummary:
     visibility: dict[str, float]  # fraction of joints outside / occluded / visible
     sources: dict[str, int]  # subject or "prior" -> frames
     actions: dict[str, int]
+    masks: dict[str, float] = dataclasses.field(default_factory=dict)  # coverage: see summarize_dataset
 
 
 def summarize_dataset(folder: str | Path) -> DatasetSummary:
-    """Counts and distributions of a dataset folder (keypoint arrays only; no image is decoded)."""
+    """Counts and distributions of a dataset folder (keypoint arrays only; no image is decoded).
+
+    Mask coverage comes from the person-pixel counts the collector recorded: the fraction of
+    frames with a mask, and the mean, median and zero-count of the person's share of the image.
+    """
     folder = Path(folder)
     manifest = read_manifest(folder)
     rejects: dict[str, int] = {}
@@ -56,7 +64,7 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
     size = sum(t.stat().st_size + n.stat().st_size for t, n in shards)
     if not shards:
         return DatasetSummary(manifest, 0, 0, 0, rejects, {}, {}, {}, {})
-    a = load_dataset_arrays(folder, ("joints_2d", "joints_3d", "K", "R", "t", "image_size", "visibility", "subject", "action", "image_bytes"))
+    a = load_dataset_arrays(folder, ("joints_2d", "joints_3d", "K", "R", "t", "image_size", "visibility", "subject", "action", "image_bytes", "mask_pixels"))
     j2, j3 = a["joints_2d"], a["joints_3d"]
     inside = a["visibility"] > 0
     height_px = np.where(inside, j2[..., 1], np.nan)
@@ -72,6 +80,12 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
         "joints in image (of 17)": inside.sum(axis=1).astype(np.float64),
         "image size (KB)": a["image_bytes"] / 1024.0,
     }
+    has_mask = a["mask_pixels"] >= 0
+    person = a["mask_pixels"][has_mask] / a["image_size"][has_mask].prod(axis=1)
+    masks = {"frames with a mask": float(has_mask.mean())}
+    if has_mask.any():
+        values["person pixels (% of image)"] = 100.0 * person
+        masks.update({"mean person fraction": float(person.mean()), "median person fraction": float(np.median(person)), "empty masks": float((person == 0).mean())})
     distributions = {k: np.percentile(v, [5, 50, 95, 0, 100]) if len(v) else np.full(5, np.nan) for k, v in values.items()}
     vis = a["visibility"]
     visibility = {name: float((vis == code).mean()) for code, name in ((0, "outside"), (1, "occluded"), (2, "visible"))}
@@ -81,16 +95,17 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
         order = np.argsort(-c, kind="stable")
         return {str(u[i]): int(c[i]) for i in order}
 
-    return DatasetSummary(manifest, len(j2), len(shards), size, rejects, distributions, visibility, counts(a["subject"]), counts(a["action"]))
+    return DatasetSummary(manifest, len(j2), len(shards), size, rejects, distributions, visibility, counts(a["subject"]), counts(a["action"]), masks)
 
 
 def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[str]]:
     """Re-read every shard independently (Python's tarfile) and cross-check it; (frames checked, problems).
 
-    Checks: manifest and config hash, tar members paired per key in frame-id order, each JSON a
-    valid frame header of this run's seed, each image's CRC-32 and (with decode) its pixels'
-    size, the .npz rows equal to the JSON values, the stored image offsets, and frame ids unique
-    and complete when the manifest says so.
+    Checks: manifest and config hash, each frame's tar members (`frame_members`: header, image,
+    and the mask when there is one) in frame-id order, each JSON a valid frame header of this
+    run's seed, each image's and mask's CRC-32 and (with decode) their pixels' size and the
+    mask's 0/1 values, the .npz rows equal to the JSON values, the stored offsets, and frame ids
+    unique and complete when the manifest says so.
     """
     folder = Path(folder)
     problems: list[str] = []
@@ -110,16 +125,22 @@ def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[s
             problems.append(f"{npz_path.name}: unreadable ({e})")
             continue
         ids = arrays["frame_id"]
+        for k, v in ARRAY_DEFAULTS.items():  # shards written before masks existed
+            arrays.setdefault(k, np.full(len(ids), v))
+        has_mask = arrays["mask_offset"] >= 0
         seen.append(ids)
         try:
             with tarfile.open(tar_path) as tar:
                 members = tar.getmembers()
-                if [m.name for m in members] != [f"{frame_key(i)}.{ext}" for i, e in zip(ids, arrays["image_ext"]) for ext in ("json", str(e))]:
-                    problems.append(f"{tar_path.name}: members are not {{key}}.json + {{key}}.<image> for frame ids {ids[0]}..{ids[-1]} in order")
+                per_frame = [frame_members(i, str(e), m) for i, e, m in zip(ids, arrays["image_ext"], has_mask)]
+                if [m.name for m in members] != [n for names in per_frame for n in names]:
+                    problems.append(f"{tar_path.name}: members are not {{key}}.json + {{key}}.<image> [+ {{key}}.mask.png] for frame ids {ids[0]}..{ids[-1]} in order")
                     continue
-                for row in range(len(ids)):
+                start = 0
+                for row, names in enumerate(per_frame):
                     checked += 1
-                    problems += _check_frame(tar, members[2 * row], members[2 * row + 1], arrays, row, manifest, tar_path, decode)
+                    problems += _check_frame(tar, members[start : start + len(names)], arrays, row, manifest, tar_path, decode)
+                    start += len(names)
         except (tarfile.TarError, OSError) as e:
             problems.append(f"{tar_path.name}: unreadable tar ({e})")
     if seen:
@@ -134,7 +155,8 @@ def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[s
 _COMPARED = ("joints_2d", "joints_3d", "joints_3d_world", "joints_2d_right", "visibility")
 
 
-def _check_frame(tar, json_member, image_member, arrays, row, manifest, tar_path, decode) -> list[str]:
+def _check_frame(tar, members, arrays, row, manifest, tar_path, decode) -> list[str]:
+    json_member, image_member, *mask_member = members
     where = f"{tar_path.name}:{image_member.name}"
     header = FrameHeader.model_validate_json(tar.extractfile(json_member).read())
     image = tar.extractfile(image_member).read()
@@ -157,19 +179,67 @@ def _check_frame(tar, json_member, image_member, arrays, row, manifest, tar_path
                 out.append(f"{where}: decodes to {pixels.shape}, header says {list(header.image.shape)}")
         except Exception as e:  # noqa: BLE001
             out.append(f"{where}: does not decode ({e})")
+    if mask_member:
+        out += _check_mask_member(tar, mask_member[0], header, arrays, row, tar_path, decode)
+    elif header.mask is not None:
+        out.append(f"{where}: the header describes a mask but the shard has no {frame_members(header.frame_id, 'x', True)[-1]}")
+    return out
+
+
+def _check_mask_member(tar, member, header, arrays, row, tar_path, decode) -> list[str]:
+    where = f"{tar_path.name}:{member.name}"
+    if header.mask is None:
+        return [f"{where}: the frame's header has no mask"]
+    data = tar.extractfile(member).read()
+    out = []
+    if member.offset_data != arrays["mask_offset"][row] or member.size != arrays["mask_bytes"][row]:
+        out.append(f"{where}: stored mask offset/length disagree with the tar")
+    crc = zlib.crc32(data)
+    if crc != header.mask.crc32 or crc != arrays["mask_crc32"][row]:
+        out.append(f"{where}: CRC-32 mismatch")
+    if decode:
+        try:
+            mask = decode_mask_png(data, tuple(header.mask.shape))
+            if int(np.count_nonzero(mask)) != arrays["mask_pixels"][row]:
+                out.append(f"{where}: {np.count_nonzero(mask)} person pixels, the .npz says {arrays['mask_pixels'][row]}")
+        except MaskError as e:
+            out.append(f"{where}: {e}")
     return out
 
 
 # ------------------------------------------------------------------------------------------------
 # contact sheet
 
-_VIS_COLOURS = {1: (255, 160, 0), 2: (255, 255, 255)}  # occluded orange, visible white
+MASK_OUTLINE_RGB = (255, 225, 0)  # yellow, drawn just outside the person's pixels
+_OCCLUDED_RGB = (255, 160, 0)
+
+
+def draw_frame_overlay(img: Image.Image, j2: np.ndarray, vis: np.ndarray, scale: float, mask: np.ndarray | None) -> None:
+    """Draw on a frame's (resized) image: the person mask's outline, then the 2D skeleton thin
+    enough that the body under it stays visible: 1-px bones in their side's colour
+    (skeleton.SIDE_COLOURS_RGB: left blue, right red, centre green), dimmed where an end is
+    occluded, and a 1-px orange dot on each occluded joint. `scale` maps image pixels to `img`."""
+    if mask is not None:
+        small = np.asarray(Image.fromarray(mask).resize(img.size, Image.NEAREST))
+        outline = mask_outline(small)
+        pixels = np.array(img)
+        pixels[outline] = (0.3 * pixels[outline] + 0.7 * np.array(MASK_OUTLINE_RGB)).astype(np.uint8)
+        img.paste(Image.fromarray(pixels))
+    draw = ImageDraw.Draw(img)
+    p = j2 * scale
+    for child, parent in BONES:
+        if vis[child] and vis[parent]:
+            colour = np.array(joint_colour_rgb(child))
+            if min(vis[child], vis[parent]) < 2:
+                colour = colour // 2 + 40
+            draw.line([tuple(p[parent]), tuple(p[child])], fill=tuple(int(c) for c in colour), width=1)
+    for x, y in p[vis == 1]:
+        draw.point((float(x), float(y)), fill=_OCCLUDED_RGB)
 
 
 def contact_sheet(folder: str | Path, out: str | Path, samples: int = 16, columns: int = 4, tile: int = 192) -> Path:
-    """A PNG grid of `samples` frames spread over the dataset, each with its 2D skeleton drawn:
-    bones in their side's colour (skeleton.SIDE_COLOURS_RGB: left blue, right red, centre green);
-    joints white (visible) or orange (occluded)."""
+    """A PNG grid of `samples` frames spread over the dataset, each with its person mask outlined
+    and its 2D skeleton drawn thin over it (`draw_frame_overlay`)."""
     try:
         reader = DatasetReader(folder, ("joints_2d", "visibility"))
     except StoreError as e:
@@ -180,21 +250,13 @@ def contact_sheet(folder: str | Path, out: str | Path, samples: int = 16, column
     sheet = Image.new("RGB", (columns * tile, rows * tile), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
     for n, k in enumerate(picks.tolist()):
-        j2, vis = reader.arrays["joints_2d"][k], reader.arrays["visibility"][k]
         pixels = reader.image(k)
         h, w = pixels.shape[:2]
         scale = tile / max(w, h)
         img = Image.fromarray(pixels[..., :3] if pixels.ndim == 3 else pixels).convert("RGB").resize((max(1, round(w * scale)), max(1, round(h * scale))))
+        draw_frame_overlay(img, reader.arrays["joints_2d"][k], reader.arrays["visibility"][k], scale, reader.mask(k))
         x0, y0 = (n % columns) * tile, (n // columns) * tile
         sheet.paste(img, (x0, y0))
-        p = j2 * scale + (x0, y0)
-        for child, parent in BONES:
-            if vis[child] and vis[parent]:
-                draw.line([tuple(p[parent]), tuple(p[child])], fill=joint_colour_rgb(child), width=2)
-        for j in range(NUM_JOINTS):
-            if vis[j]:
-                x, y = p[j]
-                draw.ellipse([x - 2.5, y - 2.5, x + 2.5, y + 2.5], fill=_VIS_COLOURS[int(vis[j])])
         draw.text((x0 + 3, y0 + 2), str(int(reader.arrays["frame_id"][k])), fill=(255, 255, 255))
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -214,6 +276,7 @@ def summary_json(summary: DatasetSummary) -> str:
             "rejects": summary.rejects,
             "distributions": {k: dict(zip(("p5", "p50", "p95", "min", "max"), map(float, v))) for k, v in summary.distributions.items()},
             "visibility": summary.visibility,
+            "masks": summary.masks,
             "subjects": summary.sources,
             "actions": summary.actions,
         },
@@ -222,7 +285,7 @@ def summary_json(summary: DatasetSummary) -> str:
 
 
 def print_dataset_summary(console, s: DatasetSummary) -> None:
-    """The tables of `posebridge inspect`: counts, rejects, joints, sources and distributions."""
+    """The tables of `posebridge inspect`: counts, rejects, joints, mask coverage, sources and distributions."""
     m = s.manifest
     head = Table(title=f"dataset {m.config.get('player_kind', '?')} seed {m.config.get('seed')}", show_header=False)
     head.add_row("frames", f"{s.frames_stored} / {m.frames}" + (" (complete)" if m.complete else ""))
@@ -231,6 +294,11 @@ def print_dataset_summary(console, s: DatasetSummary) -> None:
     head.add_row("rejected messages", ", ".join(f"{k} {v}" for k, v in sorted(s.rejects.items())) or "0")
     if s.visibility:
         head.add_row("joints", ", ".join(f"{k} {v:.1%}" for k, v in s.visibility.items()))
+        text = f"{s.masks['frames with a mask']:.1%} of frames"
+        if "mean person fraction" in s.masks:
+            text += (f"; the person covers {s.masks['mean person fraction']:.1%} of the image on average"
+                     f" (median {s.masks['median person fraction']:.1%}), {s.masks['empty masks']:.1%} of masks empty")
+        head.add_row("person masks", text)
         head.add_row("subjects", ", ".join(f"{k} {v}" for k, v in list(s.sources.items())[:6]) + (" ..." if len(s.sources) > 6 else ""))
         head.add_row("actions", ", ".join(f"{k} {v}" for k, v in list(s.actions.items())[:6]) + (" ..." if len(s.actions) > 6 else ""))
     console.print(head)

@@ -1,15 +1,21 @@
-"""Wire protocol, version 1: the messages a player (built-in or Unity) sends to the collector.
+"""Wire protocol, version 1.1: the messages a player (built-in or Unity) sends to the collector.
 
 Every message is one ZeroMQ multipart message whose first part is a UTF-8 JSON header with a
-`type` discriminator. A frame is `[header, image]`; every control message (hello, heartbeat,
+`type` discriminator. A frame is `[header, image]`, or `[header, image, mask]` when its header
+has a `mask` (new in 1.1: the person mask as a PNG); every control message (hello, heartbeat,
 end, error) is `[header]` alone. docs/protocol.md is the prose reference; the JSON Schemas
 exported from these models into `bridge/schema/` are the contract the C# player is written
 against (`posebridge schema --check` verifies they are current).
 
 Versioning: `protocol` is "MAJOR.MINOR". A reader accepts any message of its own major version;
 fields it does not know (a newer minor's additions) are ignored. A new minor may only add
-optional fields; anything else is a new major, which a reader rejects with a clear reason.
-Every field of this version is required (only `meta` and error's `frame_id` have defaults);
+optional fields, and optional message parts that a header field announces; anything else is a
+new major, which a reader rejects with a clear reason. A reader ignores parts beyond those it
+knows when the header's minor is newer than its own (a 1.1 reader takes a 1.2 frame's extra
+parts as unknown additions). A 1.0 reader predates that rule and refuses any frame of more than
+two parts, so a player sends the mask part only when its settings ask for it (docs/protocol.md).
+Every field of 1.0 is required (only `meta` and error's `frame_id` have defaults); the 1.1
+`mask` field is optional and absent, not null, when there is no mask part.
 `Model.build(...)` fills in `protocol` and `type`.
 
 The models validate in strict mode (no string-to-number coercion) and reject NaN and infinity.
@@ -31,7 +37,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator
 from generator.skeleton import NUM_JOINTS, SKELETON_NAME
 
 PROTOCOL_MAJOR = 1
-PROTOCOL_MINOR = 0
+PROTOCOL_MINOR = 1
 PROTOCOL_VERSION = f"{PROTOCOL_MAJOR}.{PROTOCOL_MINOR}"
 
 MAX_IMAGE_SIDE = 16384
@@ -91,6 +97,11 @@ class _Envelope(_Wire):
         """The message with `protocol` (this version) and `type` filled in."""
         return cls(protocol=PROTOCOL_VERSION, type=get_args(cls.model_fields["type"].annotation)[0], **fields)
 
+    @property
+    def minor(self) -> int:
+        """The minor version the sender speaks."""
+        return int(self.protocol.split(".", 1)[1])
+
     @field_validator("protocol")
     @classmethod
     def _same_major(cls, v: str) -> str:
@@ -143,11 +154,36 @@ class ImageInfo(_Wire):
     crc32: int = Field(ge=0, le=UINT32_MAX, description="CRC-32 (IEEE 802.3 polynomial, as zlib.crc32 and PNG) of the image part, unsigned.")
 
 
+def _present_only(schema: dict) -> None:
+    """An optional field's exported schema: writers omit it rather than send null."""
+    branches = schema.pop("anyOf")
+    schema.pop("default", None)
+    schema.update(next(b for b in branches if b.get("type") != "null"))
+
+
+class MaskInfo(_Wire):
+    """What the optional third message part holds (protocol 1.1): the person mask."""
+
+    encoding: Literal["png"] = Field(description="png: 8-bit greyscale (colour type 0), one byte per pixel: 1 where the person is the visible surface, 0 elsewhere.")
+    shape: tuple[
+        Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)],
+        Annotated[int, Field(ge=1, le=MAX_IMAGE_SIDE)],
+    ] = Field(description="[height, width] of the decoded mask; must equal image.shape[:2].")
+    size_bytes: int = Field(ge=1, le=INT64_MAX, description="Length of the mask part in bytes.")
+    crc32: int = Field(ge=0, le=UINT32_MAX, description="CRC-32 (as image.crc32) of the mask part, unsigned.")
+
+
 MetaValue = Union[bool, int, float, str]
 
 
 class FrameHeader(_Envelope):
-    """One rendered frame with its ground truth. Sent as part 1 of `[header, image]`."""
+    """One rendered frame with its ground truth. Sent as part 1 of `[header, image]`, or of `[header, image, mask]` when `mask` is present."""
+
+    @property
+    def parts(self) -> int:
+        """How many message parts this header announces."""
+        return FRAME_PARTS + (self.mask is not None)
+
 
     type: Literal["frame"] = Field(description="Message type discriminator.")
     frame_id: int = Field(ge=0, le=INT64_MAX, description="Frame id within the run's dataset: the scene is a function of (config, seed, frame_id).")
@@ -162,6 +198,12 @@ class FrameHeader(_Envelope):
     baseline_mm: float = Field(gt=0, description="Stereo baseline of the right view in millimetres.")
     source: PoseSource = Field(description="Where the pose came from.")
     image: ImageInfo
+    mask: MaskInfo | None = Field(
+        None,
+        exclude_if=lambda v: v is None,
+        json_schema_extra=_present_only,
+        description="Protocol 1.1, optional: the person mask sent as the third message part. Absent (not null) when the frame has no mask part.",
+    )
     meta: dict[str, MetaValue] = Field(default_factory=dict, description="Free-form per-frame scalars (randomization parameters); not validated.")
 
 
@@ -223,7 +265,7 @@ MESSAGE_TYPES: dict[str, type[_Envelope]] = {
     "end": EndOfStream,
     "error": ErrorMessage,
 }
-FRAME_PARTS = 2  # [header, image]
+FRAME_PARTS = 2  # [header, image]; a frame with a mask (1.1) has one more: [header, image, mask]
 CONTROL_PARTS = 1  # [header]
 
 
@@ -284,10 +326,12 @@ def encode_frame_header(
     source: dict,
     image: ImageInfo,
     meta: dict | None = None,
+    mask: MaskInfo | None = None,
 ) -> bytes:
     """A frame header from numpy arrays, compact: every number is rounded to float32 (what the
     collector stores) and written with 9 significant digits, which round-trip float32 exactly.
 
+    `mask` describes the optional third message part (protocol 1.1); None leaves the field out.
     Tests check that it validates against the schema and equals the pydantic model's output.
     Raises ValueError for a wrong shape, NaN/inf or a visibility outside {0, 1, 2}.
     """
@@ -309,8 +353,13 @@ def encode_frame_header(
         '"visibility":%s,' % (_VIS % tuple(int(v) for v in vis)),
         '"joints_2d_right":%s,' % (_J2 % _numbers("joints_2d_right", joints_2d_right, (NUM_JOINTS, 2))),
         '"baseline_mm":%.9g,' % float(np.float32(baseline_mm)),
-        '"source":%s,"image":%s,"meta":%s}'
-        % (source_model.model_dump_json(), image.model_dump_json(), json.dumps(meta or {}, allow_nan=False, separators=(",", ":"))),
+        '"source":%s,"image":%s,%s"meta":%s}'
+        % (
+            source_model.model_dump_json(),
+            image.model_dump_json(),
+            "" if mask is None else '"mask":%s,' % mask.model_dump_json(),
+            json.dumps(meta or {}, allow_nan=False, separators=(",", ":")),
+        ),
     ]
     return "".join(parts).encode()
 
@@ -340,7 +389,7 @@ def _document(name: str, schema: dict, description: str) -> dict:
         "title": schema.pop("title", name),
         "description": " ".join(description.split()),
         "x-protocol-version": PROTOCOL_VERSION,
-        "x-message-parts": FRAME_PARTS if name == "frame" else CONTROL_PARTS,
+        "x-message-parts": [FRAME_PARTS, FRAME_PARTS + 1] if name == "frame" else CONTROL_PARTS,
     }
     schema.pop("description", None)
     return {**head, **schema}

@@ -1,6 +1,6 @@
 """PyTorch datasets over a dataset folder (generator/store.py).
 
-`FrameDataset` gives image + keypoints per frame with random access: each shard's .npz records
+`FrameDataset` gives image + keypoints (+ person mask) per frame with random access: each shard's .npz records
 where every image sits inside its tar, so one seek and read fetch it (no tar scan, no
 WebDataset pipeline needed; the tars stay readable by `webdataset` for streaming). `PairsDataset`
 gives the keypoint pairs only and never touches an image.
@@ -25,12 +25,21 @@ class FrameDataset(Dataset):
     """Frame i of the folder (frame-id order) as a dict of tensors.
 
     "image" is uint8 (3, H, W); the keypoint keys keep the store's dtypes (float32 joints, uint8
-    visibility, int64 frame_id). `transform`, if given, maps that dict to whatever the model needs.
+    visibility, int64 frame_id). "mask" is the person mask, uint8 (H, W) with 1 on the visible
+    person and 0 elsewhere; it is there when `masks` is on, which by default (None) means when
+    every frame of the folder has one (a batch needs the same keys in every sample). masks=True
+    insists (ValueError naming frames without one), masks=False never reads them.
+    `transform`, if given, maps that dict to whatever the model needs.
     """
 
-    def __init__(self, folder: str | Path, transform: Callable[[dict], dict] | None = None):
+    def __init__(self, folder: str | Path, transform: Callable[[dict], dict] | None = None, masks: bool | None = None):
         self.reader = DatasetReader(folder, FRAME_KEYS)
         self.transform = transform
+        has = self.reader.has_mask
+        if masks and not has.all():
+            missing = self.reader.arrays["frame_id"][~has]
+            raise ValueError(f"{folder}: {len(missing)} frames have no person mask (frame ids {missing[:5].tolist()}...); masks=True needs them all")
+        self.masks = bool(has.all() and len(has)) if masks is None else masks
 
     def __len__(self) -> int:
         return len(self.reader)
@@ -45,6 +54,8 @@ class FrameDataset(Dataset):
         index %= len(self)
         sample = {k: torch.from_numpy(np.array(self.reader.arrays[k][index])) for k in FRAME_KEYS}
         sample["image"] = torch.from_numpy(self.image(index)).permute(2, 0, 1)
+        if self.masks:
+            sample["mask"] = torch.from_numpy(self.reader.mask(index))
         return self.transform(sample) if self.transform else sample
 
 

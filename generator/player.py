@@ -33,6 +33,7 @@ from PIL import Image
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config_file import read_config_mapping
+from .masks import MASK_ENCODING, encode_mask_png
 from .scene import SceneConfig, sample_scene, scene_ground_truth
 
 log = logging.getLogger(__name__)
@@ -51,6 +52,9 @@ class PlayerConfig(BaseModel):
     pose_exclude_subjects: list[str] = Field(default_factory=list)  # e.g. the people held out for evaluation
     encoding: Literal["jpeg", "png", "raw"] = "jpeg"
     jpeg_quality: int = Field(90, ge=1, le=100)
+    # Send each frame's person mask as a third message part (protocol 1.1). A collector older
+    # than 1.1 refuses three-part frames: turn it off for one (docs/protocol.md, Versioning).
+    mask: bool = True
 
 
 class PlayerSettings(BaseModel):
@@ -101,7 +105,8 @@ def scene_renderer(config: SceneConfig):
 
 
 class FrameProducer:
-    """Renders any frame of a run and encodes it as a protocol `[header, image]` message."""
+    """Renders any frame of a run and encodes it as a protocol `[header, image, mask]` message
+    (`[header, image]` when the config's `mask` is off)."""
 
     def __init__(self, config: PlayerConfig, seed: int):
         from .poses import load_pose_source
@@ -112,7 +117,7 @@ class FrameProducer:
         self.renderer = scene_renderer(config.scene)
 
     def message(self, frame_id: int, run_id: str, player_id: str, seq: int) -> list[bytes]:
-        from bridge.protocol import ImageInfo, encode_frame_header
+        from bridge.protocol import ImageInfo, MaskInfo, encode_frame_header
 
         scene = sample_scene(self.config.scene, self.bank, self.seed, frame_id)
         gt = scene_ground_truth(scene)
@@ -120,6 +125,12 @@ class FrameProducer:
         image = encode_image(frame.rgb, self.config.encoding, self.config.jpeg_quality)
         w, h = scene.image_size
         info = ImageInfo(encoding=self.config.encoding, shape=(h, w, 3), size_bytes=len(image), crc32=zlib.crc32(image))
+        parts = [image]
+        mask_info = None
+        if self.config.mask:
+            mask = encode_mask_png(frame.mask)
+            mask_info = MaskInfo(encoding=MASK_ENCODING, shape=(h, w), size_bytes=len(mask), crc32=zlib.crc32(mask))
+            parts.append(mask)
         meta = {
             "camera_profile": scene.camera_profile,
             "mirrored": bool(scene.source.get("mirrored", False)),
@@ -148,9 +159,10 @@ class FrameProducer:
             baseline_mm=scene.baseline_mm,
             source={k: scene.source[k] for k in ("kind", "clip", "frame", "subject", "action")},
             image=info,
+            mask=mask_info,
             meta=meta,
         )
-        return [header, image]
+        return [header, *parts]
 
     def capabilities(self):
         from bridge.protocol import Capabilities
@@ -255,6 +267,8 @@ def _settings_from_args(args: argparse.Namespace) -> PlayerSettings:
             data[key] = value
     if args.image_size is not None:
         data.setdefault("config", {}).setdefault("scene", {})["image_size"] = (args.image_size, args.image_size)
+    if args.no_mask:
+        data.setdefault("config", {})["mask"] = False
     for key in ("curve_server_key", "curve_client_key"):
         if getattr(args, key):
             data[key] = getattr(args, key)
@@ -271,6 +285,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int)
     ap.add_argument("--frame-ids", dest="frame_ids", help="e.g. 0-999,2000-2999")
     ap.add_argument("--image-size", type=int, dest="image_size")
+    ap.add_argument("--no-mask", action="store_true", help="send no person mask (for a collector older than protocol 1.1)")
     ap.add_argument("--curve-server-key", dest="curve_server_key", help="the collector's public key file")
     ap.add_argument("--curve-client-key", dest="curve_client_key", help="this player's secret key file")
     ap.add_argument("-v", "--verbose", action="store_true")

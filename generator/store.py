@@ -4,6 +4,7 @@ Layout (docs/conventions.md, "Dataset folder"):
 
     DIR/manifest.json              run config, its hash, counts, shard list, run history
     DIR/shard-000000.tar           {key}.json (the frame header as received) + {key}.jpg|png|npy
+                                   [+ {key}.mask.png, the person mask, when the frame has one]
     DIR/shard-000000.npz           the shard's keypoints: pairs v1 keys + frame_id and extras
     DIR/pairs.npz                  all keypoints in frame-id order (written when the set is complete)
 
@@ -51,6 +52,10 @@ PAIRS_CACHE_NAME = "pairs.npz"
 LOCK_NAME = ".lock"
 DEFAULT_SHARD_SIZE = 1000
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "raw": "npy"}
+# A frame's tar members, in this order: {key}.json, {key}.<image ext>, and {key}.mask.png when the
+# frame has a person mask (`frame_members` is the one place that lists them).
+HEADER_EXT = "json"
+MASK_EXT = "mask.png"
 _SHARD_RE = re.compile(r"^shard-(\d{6,})\.(tar|npz)$")
 _IOV_MAX = 1024
 
@@ -71,7 +76,13 @@ FRAME_ARRAYS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
     "image_crc32": (np.dtype(np.uint32), ()),
     "image_offset": (np.dtype(np.int64), ()),  # byte offset of the image data inside the shard's tar
     "image_bytes": (np.dtype(np.int64), ()),
+    "mask_offset": (np.dtype(np.int64), ()),  # byte offset of the mask PNG inside the tar; -1: no mask
+    "mask_bytes": (np.dtype(np.int64), ()),  # 0: no mask
+    "mask_crc32": (np.dtype(np.uint32), ()),
+    "mask_pixels": (np.dtype(np.int64), ()),  # person pixels in the mask (counted by the collector); -1: no mask
 }
+# Values of arrays that shards written before them lack (and that a frame without a mask has).
+ARRAY_DEFAULTS = {"mask_offset": -1, "mask_bytes": 0, "mask_crc32": 0, "mask_pixels": -1}
 FRAME_STRINGS = ("subject", "sequence", "action", "image_ext")
 
 
@@ -233,6 +244,12 @@ def shard_name(index: int) -> str:
     return f"shard-{index:06d}"
 
 
+def frame_members(frame_id: int, image_ext: str, has_mask: bool) -> list[str]:
+    """The tar member names of one frame, in the order they are written."""
+    key = frame_key(frame_id)
+    return [f"{key}.{HEADER_EXT}", f"{key}.{image_ext}", *([f"{key}.{MASK_EXT}"] if has_mask else [])]
+
+
 # ------------------------------------------------------------------------------------------------
 # the plan: which frame ids each shard holds
 
@@ -265,9 +282,12 @@ class OpenShard:
         self.arrays = {k: np.zeros((count, *shape), dtype=dt) for k, (dt, shape) in FRAME_ARRAYS.items()}
         self.arrays["frame_id"][:] = np.arange(first, first + count)
         self.arrays["source_frame"][:] = -1
+        for k, v in ARRAY_DEFAULTS.items():
+            self.arrays[k][:] = v
         self.strings: dict[str, list[str]] = {k: [""] * count for k in FRAME_STRINGS}
         self.headers: list[bytes | None] = [None] * count
         self.images: list[Any] = [None] * count  # bytes or zmq.Frame (received without copying)
+        self.masks: list[Any] = [None] * count  # the mask PNG (bytes or zmq.Frame), None without one
         self.n_filled = 0
 
     @property
@@ -397,10 +417,12 @@ class DatasetStore:
         """Release a staged row that failed a check."""
         self.received[shard.first + row] = False
 
-    def accept(self, shard: OpenShard, row: int, header: bytes, image, encoding: str, subject: str, sequence: str, action: str) -> None:
-        """Mark a staged row stored (its arrays must be filled); commits the shard when it is full."""
+    def accept(self, shard: OpenShard, row: int, header: bytes, image, encoding: str, subject: str, sequence: str, action: str, mask=None) -> None:
+        """Mark a staged row stored (its arrays must be filled); commits the shard when it is full.
+        `mask` is the frame's person-mask PNG (validated by the caller), or None."""
         shard.headers[row] = header
         shard.images[row] = image
+        shard.masks[row] = mask
         s = shard.strings
         s["subject"][row] = subject
         s["sequence"][row] = sequence
@@ -445,19 +467,23 @@ class DatasetStore:
         mtime = int(time.time())
         buffers: list = []
         offset = 0
+        a = shard.arrays
         for row in range(shard.count):
-            key = frame_key(shard.first + row)
-            header = shard.headers[row]
             image = shard.images[row]
             ext = shard.strings["image_ext"][row]
             if ext == "npy":  # raw pixels become a .npy that WebDataset and numpy decode as is
-                image = _npy_bytes(image, shard.arrays["image_size"][row])
-            hlen, ilen = len(header), memoryview(image).nbytes
-            hpad, ipad = _tar_padding(hlen), _tar_padding(ilen)
-            buffers += [_tar_header(f"{key}.json", hlen, mtime), header, hpad, _tar_header(f"{key}.{ext}", ilen, mtime), image, ipad]
-            shard.arrays["image_offset"][row] = offset + 512 + hlen + len(hpad) + 512
-            shard.arrays["image_bytes"][row] = ilen
-            offset += 512 + hlen + len(hpad) + 512 + ilen + len(ipad)
+                image = _npy_bytes(image, a["image_size"][row])
+            mask = shard.masks[row]
+            names = frame_members(shard.first + row, ext, mask is not None)
+            # Where each member's data starts is recorded for the random-access reader.
+            for member, data, where in zip(names, (shard.headers[row], image, mask), (None, "image", "mask")):
+                size = memoryview(data).nbytes
+                if where is not None:
+                    a[f"{where}_offset"][row] = offset + 512
+                    a[f"{where}_bytes"][row] = size
+                pad = _tar_padding(size)
+                buffers += [_tar_header(member, size, mtime), data, pad]
+                offset += 512 + size + len(pad)
         buffers.append(b"\0" * 1024)  # end-of-archive
         tar_bytes = offset + 1024
 
@@ -587,12 +613,20 @@ def shard_paths(folder: str | Path) -> list[tuple[Path, Path]]:
 
 
 def _shard_arrays(folder: str | Path, shards: list[tuple[Path, Path]], keys: tuple[str, ...] | None) -> dict[str, list[np.ndarray]]:
-    """{key: one array per shard} of `shards`' .npz files (all keys, or `keys`)."""
+    """{key: one array per shard} of `shards`' .npz files (all keys, or `keys`). Keys that older
+    shards lack (ARRAY_DEFAULTS: the mask's) get their default value."""
     parts: dict[str, list[np.ndarray]] = {}
     for _, npz in shards:
         with np.load(npz, allow_pickle=False) as z:
-            for k in keys or [k for k in z.files if k not in ("skeleton", "pairs_version")]:
-                parts.setdefault(k, []).append(z[k])
+            names = keys or [*(k for k in z.files if k not in ("skeleton", "pairs_version")), *(k for k in ARRAY_DEFAULTS if k not in z.files)]
+            n = len(z["frame_id"]) if any(k not in z.files for k in names) else 0
+            for k in names:
+                if k in z.files:
+                    parts.setdefault(k, []).append(z[k])
+                elif k in ARRAY_DEFAULTS:
+                    parts.setdefault(k, []).append(np.full(n, ARRAY_DEFAULTS[k], dtype=FRAME_ARRAYS[k][0]))
+                else:
+                    raise StoreError(f"{npz}: has no array {k!r}")
     if not parts:
         raise StoreError(f"{folder}: no committed shards")
     return parts
@@ -611,7 +645,7 @@ class DatasetReader:
     reader can be shared with DataLoader workers.
     """
 
-    IMAGE_KEYS = ("image_offset", "image_bytes", "image_ext")
+    IMAGE_KEYS = ("image_offset", "image_bytes", "image_ext", "mask_offset", "mask_bytes")
 
     def __init__(self, folder: str | Path, keys: tuple[str, ...] | None = None):
         self._files: dict[int, Any] = {}
@@ -637,16 +671,36 @@ class DatasetReader:
             f = self._files[shard] = open(self.tars[shard], "rb")
         return f
 
-    def image(self, index: int) -> np.ndarray:
-        """(H, W, C) uint8 pixels of frame `index` (row in frame-id order)."""
+    @property
+    def has_mask(self) -> np.ndarray:
+        """bool (N,): which frames carry a person mask."""
+        return self.arrays["mask_offset"] >= 0
+
+    def _member(self, index: int, what: str) -> bytes:
+        """The stored bytes of frame `index`'s image or mask: one seek and one read."""
         a = self.arrays
         f = self._file(int(self.shard_of_row[index]))
-        offset, nbytes = int(a["image_offset"][index]), int(a["image_bytes"][index])
+        offset, nbytes = int(a[f"{what}_offset"][index]), int(a[f"{what}_bytes"][index])
         f.seek(offset)
         data = f.read(nbytes)
         if len(data) != nbytes:
-            raise StoreError(f"{self.tars[self.shard_of_row[index]]}: image at byte {offset} is cut short ({len(data)} of {nbytes} bytes)")
-        return decode_image(data, str(a["image_ext"][index]))
+            raise StoreError(f"{self.tars[self.shard_of_row[index]]}: {what} at byte {offset} is cut short ({len(data)} of {nbytes} bytes)")
+        return data
+
+    def image(self, index: int) -> np.ndarray:
+        """(H, W, C) uint8 pixels of frame `index` (row in frame-id order)."""
+        return decode_image(self._member(index, "image"), str(self.arrays["image_ext"][index]))
+
+    def mask_png(self, index: int) -> bytes | None:
+        """The stored mask PNG of frame `index` as is, or None when it has no mask."""
+        return self._member(index, "mask") if self.arrays["mask_offset"][index] >= 0 else None
+
+    def mask(self, index: int) -> np.ndarray | None:
+        """(H, W) uint8 person mask of frame `index` (1 person, 0 elsewhere), or None without one."""
+        from .masks import decode_mask_png
+
+        data = self.mask_png(index)
+        return None if data is None else decode_mask_png(data, check_values=False)
 
     def close(self) -> None:
         for f in self._files.values():
@@ -675,6 +729,26 @@ def export_pairs(folder: str | Path, out: str | Path) -> Path:
     view, provenance strings, and `frame_id` as an extra key."""
     arrays = load_dataset_arrays(folder, (*_PAIRS_KEYS, "frame_id"))
     return save_pairs(out, validate_pairs(arrays, source=str(folder)), extra={"frame_id": arrays["frame_id"]})
+
+
+def export_masks(folder: str | Path, out_dir: str | Path) -> tuple[int, int]:
+    """Copy every stored person mask, byte for byte, to `out_dir`/{key}.png (key = the frame id,
+    9 digits, as in the shards; 8-bit greyscale, 1 person, 0 elsewhere). Returns (masks written,
+    frames without a mask). Each file is written atomically, so a rerun overwrites cleanly."""
+    reader = DatasetReader(folder, ("frame_id",))
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = 0
+    try:
+        for i in np.flatnonzero(reader.has_mask).tolist():
+            path = out_dir / f"{frame_key(reader.arrays['frame_id'][i])}.png"
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.write_bytes(reader.mask_png(i))
+            os.replace(tmp, path)
+            written += 1
+    finally:
+        reader.close()
+    return written, len(reader) - written
 
 
 def load_dataset_pairs(folder: str | Path, mmap: bool = False) -> Pairs:

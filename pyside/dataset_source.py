@@ -1,4 +1,4 @@
-"""Viewer samples from a dataset folder (generator/store.py): the rendered image with its keypoints."""
+"""Viewer samples from a dataset folder (generator/store.py): the rendered image and person mask with its keypoints."""
 
 from __future__ import annotations
 
@@ -22,5 +22,6 @@ class DatasetSource(PairsSource):
     def sample(self, i: int) -> ViewerSample:
         sample = super().sample(i)
         sample.image = self.reader.image(i)
+        sample.mask = self.reader.mask(i)
         sample.meta = {"frame_id": int(self.reader.arrays["frame_id"][i]), **sample.meta}
         return sample

@@ -24,6 +24,7 @@ class ViewerSample:
     visibility: np.ndarray | None = None  # (17,) 0/1/2
     joints_2d_right: np.ndarray | None = None  # (17, 2) px
     image: np.ndarray | None = None  # (H, W, 3) uint8, when the source has images
+    mask: np.ndarray | None = None  # (H, W) uint8 person mask (1 person, 0 elsewhere), when the source has one
     meta: dict = dataclasses.field(default_factory=dict)
 
 

@@ -1,8 +1,10 @@
 """A PySide6 desktop viewer: the image with its 2D skeleton beside the 3D pose, sample by sample.
 
-Bones and joints take their side's colour (generator.skeleton.SIDE_COLOURS_RGB). Visible joints are filled,
-occluded ones hollow; joints outside the image are not drawn. The right view (the paper's stereo
-camera), when the source has it, is drawn dashed.
+Bones and joints take their side's colour (generator.skeleton.SIDE_COLOURS_RGB), drawn thin so the
+body under them stays visible. Visible joints are filled, occluded ones hollow; joints outside the
+image are not drawn. The right view (the paper's stereo camera), when the source has it, is drawn
+dashed. The person mask, when the source has one, is shown as a faint tint with an outline
+(the "mask" box toggles it).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 import numpy as np
 from PySide6 import QtCore, QtGui, QtWidgets
 
+from generator.masks import mask_outline
 from generator.skeleton import BONES, JOINT_NAMES, NUM_JOINTS, ROOT, joint_colour_rgb
 
 from .sources import ViewerSample
@@ -49,9 +52,22 @@ class _SampleView(QtWidgets.QWidget):
 class ImageView(_SampleView):
     """The image (or a grey canvas of its size) with the 2D skeleton drawn on it."""
 
+    BONE_WIDTH = 1.25
+    JOINT_RADIUS = 3.0
+    MASK_TINT_RGBA = (255, 225, 0, 45)  # faint yellow over the person's pixels ...
+    MASK_OUTLINE_RGBA = (255, 225, 0, 255)  # ... and a solid outline just outside them
+
     def __init__(self, parent=None):
         super().__init__(parent)
         self.show_right = True
+        self.show_mask = True
+
+    def mask_overlay(self, mask: np.ndarray) -> np.ndarray:
+        """(H, W, 4) RGBA uint8 drawn over the image: the tint on person pixels, the outline around them."""
+        overlay = np.zeros((*mask.shape, 4), dtype=np.uint8)
+        overlay[mask > 0] = self.MASK_TINT_RGBA
+        overlay[mask_outline(mask)] = self.MASK_OUTLINE_RGBA
+        return overlay
 
     def image_rect(self) -> QtCore.QRectF:
         """Where the image lies in widget coordinates (aspect kept, centred)."""
@@ -67,6 +83,10 @@ class ImageView(_SampleView):
             painter.drawImage(rect, qimg)
         else:
             painter.fillRect(rect, QtGui.QColor(90, 90, 90))
+        if self.show_mask and s.mask is not None:
+            overlay = self.mask_overlay(s.mask)  # kept alive while Qt reads it
+            qmask = QtGui.QImage(overlay.data, overlay.shape[1], overlay.shape[0], overlay.strides[0], QtGui.QImage.Format_RGBA8888)
+            painter.drawImage(rect, qmask)
         scale = rect.width() / s.image_size[0]
         # Pixel coordinates have their origin at the image's top-left corner (docs/conventions.md).
         to_widget = lambda p: QtCore.QPointF(rect.left() + p[0] * scale, rect.top() + p[1] * scale)  # noqa: E731
@@ -75,12 +95,11 @@ class ImageView(_SampleView):
             self._draw_skeleton(painter, [to_widget(p) for p in s.joints_2d_right], visible, None, dashed=True)
         self._draw_skeleton(painter, [to_widget(p) for p in s.joints_2d], visible, s.visibility, dashed=False)
 
-    @staticmethod
-    def _draw_skeleton(painter, points, drawn, visibility, dashed: bool) -> None:
+    def _draw_skeleton(self, painter, points, drawn, visibility, dashed: bool) -> None:
         for child, parent in BONES:
             if not (drawn[child] and drawn[parent]):
                 continue
-            pen = QtGui.QPen(joint_colour(child), 2.5)
+            pen = QtGui.QPen(joint_colour(child), self.BONE_WIDTH)
             if dashed:
                 pen.setStyle(QtCore.Qt.DashLine)
             painter.setPen(pen)
@@ -91,9 +110,9 @@ class ImageView(_SampleView):
             if not drawn[j]:
                 continue
             colour = joint_colour(j)
-            painter.setPen(QtGui.QPen(colour, 2))
+            painter.setPen(QtGui.QPen(colour, 1.0))
             painter.setBrush(colour if visibility is None or visibility[j] == 2 else QtCore.Qt.NoBrush)
-            painter.drawEllipse(p, 4, 4)
+            painter.drawEllipse(p, self.JOINT_RADIUS, self.JOINT_RADIUS)
 
 
 class SkeletonView3D(_SampleView):
@@ -159,10 +178,14 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.spin.setRange(0, max(len(source) - 1, 0))
         self.right_box = QtWidgets.QCheckBox("right view")
         self.right_box.setChecked(True)
+        self.mask_box = QtWidgets.QCheckBox("mask")
+        self.mask_box.setChecked(True)
+        self.mask_box.setToolTip("Show the person mask (a tint and an outline) when the source has one")
         self.slider.valueChanged.connect(self.spin.setValue)
         self.spin.valueChanged.connect(self.slider.setValue)
         self.slider.valueChanged.connect(self.show_sample)
         self.right_box.toggled.connect(self._toggle_right)
+        self.mask_box.toggled.connect(self._toggle_mask)
 
         views = QtWidgets.QSplitter()
         views.addWidget(self.image_view)
@@ -171,6 +194,7 @@ class ViewerWindow(QtWidgets.QMainWindow):
         controls.addWidget(self.slider, 1)
         controls.addWidget(self.spin)
         controls.addWidget(self.right_box)
+        controls.addWidget(self.mask_box)
         layout = QtWidgets.QVBoxLayout()
         layout.addWidget(views, 1)
         layout.addLayout(controls)
@@ -186,6 +210,10 @@ class ViewerWindow(QtWidgets.QMainWindow):
         self.image_view.show_right = on
         self.image_view.update()
 
+    def _toggle_mask(self, on: bool) -> None:
+        self.image_view.show_mask = on
+        self.image_view.update()
+
     def show_sample(self, i: int) -> None:
         sample = self.source.sample(int(i))
         self.image_view.set_sample(sample)
@@ -198,6 +226,8 @@ class ViewerWindow(QtWidgets.QMainWindow):
             hidden = [JOINT_NAMES[j] for j in range(NUM_JOINTS) if sample.visibility[j] < 2]
             if hidden:
                 lines.append("not visible: " + ", ".join(hidden))
+        if sample.mask is not None:
+            lines.append(f"person mask: {np.count_nonzero(sample.mask)} px ({np.count_nonzero(sample.mask) / sample.mask.size:.1%} of the image)")
         self.info.setPlainText("\n".join(lines))
 
 

@@ -7,9 +7,10 @@ import zlib
 import numpy as np
 
 from bridge.collector import Collector, Expectations
-from bridge.protocol import ImageInfo, encode_frame_header
+from bridge.protocol import ImageInfo, MaskInfo, encode_frame_header
 from bridge.synthetic import synthetic_ground_truth, synthetic_image
 from bridge.transport import TransportConfig
+from generator.masks import encode_mask_png
 from generator.player import encode_image
 from generator.store import DatasetStore
 
@@ -28,13 +29,26 @@ def frame_fields(rng: np.random.Generator, size=SIZE) -> dict:
     return {**synthetic_ground_truth(rng, *size), "source": dict(CLIP_SOURCE)}
 
 
+def mask_bytes(rng: np.random.Generator, size=SIZE) -> bytes:
+    """A person-mask PNG: a random blob of ones over zeros."""
+    w, h = size
+    y, x = np.mgrid[:h, :w]
+    cx, cy, r = rng.uniform(0.3 * w, 0.7 * w), rng.uniform(0.3 * h, 0.7 * h), rng.uniform(0.15, 0.3) * min(w, h)
+    return encode_mask_png(((x - cx) ** 2 + (y - cy) ** 2 < r * r).astype(np.uint8))
+
+
 def frame_message(fields: dict, image: bytes, *, frame_id: int, seq: int, run_id: str = RUN_ID, player_id: str = "p0",
-                  seed: int = SEED, encoding: str = "jpeg", image_info: dict | None = None) -> list[bytes]:
+                  seed: int = SEED, encoding: str = "jpeg", image_info: dict | None = None, mask: bytes | None = None,
+                  mask_info: dict | None = None) -> list[bytes]:
+    """[header, image] or, with `mask` (PNG bytes), [header, image, mask]; *_info override header fields."""
     w, h = fields["image_size"]
     info = {"encoding": encoding, "shape": (h, w, 3), "size_bytes": len(image), "crc32": zlib.crc32(image), **(image_info or {})}
+    minfo = None
+    if mask is not None:
+        minfo = MaskInfo.model_construct(**{"encoding": "png", "shape": (h, w), "size_bytes": len(mask), "crc32": zlib.crc32(mask), **(mask_info or {})})
     header = encode_frame_header(run_id=run_id, player_id=player_id, seq=seq, frame_id=frame_id, seed=seed,
-                                 image=ImageInfo.model_construct(**info), **fields)
-    return [header, image]
+                                 image=ImageInfo.model_construct(**info), mask=minfo, **fields)
+    return [header, image] if mask is None else [header, image, mask]
 
 
 def open_collector(folder, frames: int, shard_size: int = 16, transport: TransportConfig | None = None, **expect) -> Collector:

@@ -15,7 +15,7 @@ from bridge.image_probe import ImageProbeError, probe_image, probe_jpeg, probe_p
 from bridge.protocol import Capabilities, EndOfStream, Hello, encode_message
 from generator.store import load_dataset_arrays
 
-from bridge_support import RUN_ID, SEED, SIZE, frame_fields, frame_message, image_bytes, open_collector
+from bridge_support import RUN_ID, SEED, SIZE, frame_fields, frame_message, image_bytes, mask_bytes, open_collector
 
 W, H = SIZE
 
@@ -53,6 +53,7 @@ def _bad_messages(rng) -> dict[str, list]:
     hidden = dict(fields, visibility=np.zeros(17, dtype=np.uint8))
     scaled_r = dict(fields, R=fields["R"] * 1.01)
     png = image_bytes(rng, "png")
+    mask = mask_bytes(rng)
     return {
         "parts": [*ok(10, 1), b"extra"],
         "header_size": [b" " * (70 << 10) + ok(11, 2)[0], img],
@@ -73,7 +74,75 @@ def _bad_messages(rng) -> dict[str, list]:
         "camera": frame_message(scaled_r, img, frame_id=24, seq=16),
         "geometry": frame_message(shifted, img, frame_id=25, seq=17),
         "visibility": frame_message(hidden, img, frame_id=26, seq=18),
+        "mask": frame_message(fields, img, frame_id=27, seq=19, mask=mask, mask_info={"crc32": (zlib.crc32(mask) + 1) % 2**32}),
     }
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(pixels).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _corrupt_masks(rng) -> dict[str, tuple[bytes, dict, str]]:
+    """Broken mask parts: (bytes, header overrides, what the reject detail says)."""
+    good = mask_bytes(rng)
+    flipped = bytearray(good)
+    flipped[60] ^= 0x40  # inside the compressed data: the header's CRC-32 no longer matches
+    ones = np.ones((H, W), dtype=np.uint8)
+    return {
+        "bit_flip": (bytes(flipped), {"crc32": zlib.crc32(good)}, "mask CRC-32"),
+        "length": (good, {"size_bytes": len(good) + 1}, "header says"),
+        "shape": (good, {"shape": (H, W + 1)}, "mask shape"),
+        "values_255": (_png(ones * 255), {}, "values other than 0 and 1: [255]"),
+        "rgb": (_png(np.stack([ones] * 3, axis=-1)), {}, "mode RGB"),
+        "smaller_png": (_png(np.ones((H - 1, W), dtype=np.uint8)), {}, "the image is"),
+        "truncated": (good[:-30], {}, "PNG"),
+        "jpeg": (image_bytes(rng), {}, "not a PNG"),
+    }
+
+
+@pytest.mark.parametrize("case", ["bit_flip", "length", "shape", "values_255", "rgb", "smaller_png", "truncated", "jpeg"])
+def test_a_bad_mask_is_rejected_with_its_reason(collector, rng, case):
+    data, overrides, detail = _corrupt_masks(rng)[case]
+    message = frame_message(frame_fields(rng), image_bytes(rng), frame_id=5, seq=0, mask=data, mask_info=overrides)
+    assert not collector.handle(message)
+    assert collector.stats.rejects == {"mask": 1}, dict(collector.stats.rejects)
+    assert detail in collector.stats.reject_samples[0] and "frame 5" in collector.stats.reject_samples[0]
+    assert not collector.store.received[5]
+    # The same frame with a good mask goes in.
+    assert collector.handle(frame_message(frame_fields(rng), image_bytes(rng), frame_id=5, seq=1, mask=mask_bytes(rng)))
+
+
+def test_mask_parts_must_match_the_header(collector, rng):
+    fields, img, mask = frame_fields(rng), image_bytes(rng), mask_bytes(rng)
+    announced = frame_message(fields, img, frame_id=1, seq=0, mask=mask)
+    assert not collector.handle(announced[:2])  # the header announces a mask that is not there
+    assert not collector.handle([*frame_message(fields, img, frame_id=1, seq=1), mask])  # a part nobody announced
+    assert collector.stats.rejects == {"parts": 2}
+    assert "with a mask has 3" in collector.stats.reject_samples[0] and "without a mask has 2" in collector.stats.reject_samples[1]
+
+
+def test_protocol_versions_1_0_1_1_and_newer_minors_are_accepted(tmp_path, rng):
+    """A 1.0 frame (two parts, no mask) and a 1.1 frame without a mask go in; a 1.1 frame's mask is
+    stored; a 1.2 frame's parts beyond the ones 1.1 knows are ignored."""
+    c = open_collector(tmp_path / "ds", frames=4, shard_size=4, image_size=SIZE)
+    fields, img = frame_fields(rng), image_bytes(rng)
+    masks = [mask_bytes(rng) for _ in range(2)]
+    v10 = frame_message(fields, img, frame_id=0, seq=0)
+    v10[0] = v10[0].replace(b'"protocol":"1.1"', b'"protocol":"1.0"')
+    assert b'"protocol":"1.0"' in v10[0] and b'"mask"' not in v10[0]
+    v12 = frame_message(fields, img, frame_id=3, seq=3, mask=masks[1])
+    v12 = [v12[0].replace(b'"protocol":"1.1"', b'"protocol":"1.2"'), *v12[1:], b"a part that 1.2 added"]
+    for message in (v10, frame_message(fields, img, frame_id=1, seq=1), frame_message(fields, img, frame_id=2, seq=2, mask=masks[0]), v12):
+        assert c.handle(message), c.stats.reject_samples
+    c.store.close()
+    a = load_dataset_arrays(tmp_path / "ds", ("mask_bytes", "mask_offset", "mask_pixels", "mask_crc32"))
+    assert a["mask_offset"][:2].tolist() == [-1, -1] and (a["mask_offset"][2:] > 0).all()
+    assert a["mask_bytes"].tolist() == [0, 0, len(masks[0]), len(masks[1])]
+    assert a["mask_crc32"][2:].tolist() == [zlib.crc32(m) for m in masks]
+    decoded = [np.asarray(Image.open(io.BytesIO(m))) for m in masks]
+    assert a["mask_pixels"].tolist() == [-1, -1, *(int(d.sum()) for d in decoded)]
 
 
 def test_every_reject_reason_is_detected_and_nothing_bad_is_stored(collector, rng):

@@ -20,7 +20,10 @@ from generator.pairs_io import load_pairs
 from generator.player import PlayerConfig, PlayerSettings, run_player
 from generator.poses import load_pose_source
 from generator.scene import SceneConfig, sample_scene, scene_ground_truth
-from generator.store import load_dataset_arrays, load_dataset_pairs, read_manifest
+from generator.dataset import FrameDataset
+from generator.masks import encode_mask_png
+from generator.render import MannequinRenderer
+from generator.store import DatasetReader, load_dataset_arrays, load_dataset_pairs, read_manifest
 from posebridge import main as cli_main
 
 from bridge_support import open_collector
@@ -68,16 +71,23 @@ def test_inspect_and_export(dataset, tmp_path):
     assert summary["frames_stored"] == 24 and summary["complete"] and summary["rejects"] == {}
     assert abs(sum(summary["visibility"].values()) - 1) < 1e-6
     assert "verified 24 frames" in result.output and sheet.stat().st_size > 1000
+    masks = summary["masks"]
+    assert masks["frames with a mask"] == 1.0 and 0.005 < masks["mean person fraction"] < 0.5 and masks["empty masks"] == 0.0
     from PIL import Image
 
     assert Image.open(sheet).size == (4 * 192, 2 * 192)
 
     out = tmp_path / "pairs.npz"
-    result = runner.invoke(cli_main, ["export", str(dataset), "--format", "pairs", "--out", str(out)])
+    result = runner.invoke(cli_main, ["export", str(dataset), "--format", "pairs", "--out", str(out), "--with-masks"])
     assert result.exit_code == 0, result.output
     exported, stored = load_pairs(out), load_dataset_pairs(dataset)
     for key in ("joints_2d", "joints_3d", "visibility", "joints_2d_right", "K", "image_size"):
         assert np.array_equal(getattr(exported, key), getattr(stored, key)), key
+    # The masks, byte for byte as stored, one PNG per frame named by its frame id.
+    reader = DatasetReader(dataset)
+    files = sorted((tmp_path / "pairs_masks").iterdir())
+    assert [f.name for f in files] == [f"{i:09d}.png" for i in range(24)] and "wrote 24 person masks" in result.output
+    assert all(f.read_bytes() == reader.mask_png(i) for i, f in enumerate(files))
 
 
 def test_config_errors_name_the_key(tmp_path):
@@ -93,7 +103,9 @@ def test_config_errors_name_the_key(tmp_path):
 
 @pytest.mark.timeout(120)
 def test_the_player_speaks_the_protocol_with_exact_ground_truth(tmp_path):
-    """One player process into a bare collector: every frame accepted, keypoints equal to the scene's."""
+    """One player process into a bare collector: every frame accepted, keypoints equal to the
+    scene's, and the person mask bit for bit what the renderer draws here, through the store, its
+    reader and the PyTorch dataset."""
     config = PlayerConfig(scene=SceneConfig(image_size=(40, 32)))
     collector = open_collector(tmp_path / "ds", frames=6, shard_size=6, image_size=(40, 32))
     endpoint = collector.bind()[0]
@@ -121,6 +133,14 @@ def test_the_player_speaks_the_protocol_with_exact_ground_truth(tmp_path):
             assert np.array_equal(stored[key][i], getattr(gt, key).astype(np.float32)), key
         assert np.array_equal(stored["K"][i], scene.K.astype(np.float32))
         assert stored["sequence"][i] == scene.source["clip"] and stored["source_frame"][i] == scene.source["frame"]
+    reader, torch_ds = DatasetReader(tmp_path / "ds"), FrameDataset(tmp_path / "ds")
+    assert torch_ds.masks and reader.has_mask.all()
+    with MannequinRenderer(40, 32) as renderer:
+        for i in range(6):
+            mask = renderer.render(sample_scene(config.scene, bank, 11, i)).mask
+            assert mask.any() and reader.mask_png(i) == encode_mask_png(mask)
+            assert np.array_equal(reader.mask(i), mask) and np.array_equal(torch_ds[i]["mask"].numpy(), mask)
+            assert stored["mask_pixels"][i] == mask.sum()
 
 
 @pytest.mark.timeout(120)
@@ -136,13 +156,15 @@ def test_remote_players_feed_a_collector_that_starts_none(tmp_path):
     thread.start()
     player = subprocess.run(
         [sys.executable, "-m", "generator.player", "--endpoint", f"tcp://127.0.0.1:{port}", "--run-id", "remote-run",
-         "--player-id", "host2-0", "--seed", "2", "--frame-ids", "0-9", "--image-size", "32"],
+         "--player-id", "host2-0", "--seed", "2", "--frame-ids", "0-9", "--image-size", "32", "--no-mask"],
         cwd=ROOT, timeout=90, capture_output=True, text=True,
     )
     thread.join(60)
     assert player.returncode == 0, player.stderr
     assert not thread.is_alive() and result["summary"].complete and result["summary"].frames_new == 10
     assert verify_dataset(out)[1] == []
+    # --no-mask (for collectors older than protocol 1.1): two-part frames, accepted, stored without a mask.
+    assert (load_dataset_arrays(out, ("mask_offset",))["mask_offset"] == -1).all()
 
 
 def test_run_player_reports_a_bad_config(tmp_path):

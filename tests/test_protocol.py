@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import jsonschema
 import numpy as np
@@ -21,6 +22,7 @@ from bridge.protocol import (
     Heartbeat,
     Hello,
     ImageInfo,
+    MaskInfo,
     decode_control,
     encode_message,
     schema_documents,
@@ -29,7 +31,9 @@ from bridge.protocol import (
 )
 from posebridge import main as cli_main
 
-from bridge_support import RUN_ID, SEED, frame_fields, frame_message, image_bytes
+from bridge_support import RUN_ID, SEED, frame_fields, frame_message, image_bytes, mask_bytes
+
+PROTOCOL_1_0_FRAME_SCHEMA = Path(__file__).with_name("data") / "protocol-1.0" / "frame.schema.json"  # as released
 
 
 def _schema(name: str) -> dict:
@@ -68,7 +72,12 @@ def test_schemas_are_precise():
         jsonschema.Draft202012Validator.check_schema(_schema(name))
     frame = _schema("frame")
     props = frame["properties"]
-    assert set(frame["required"]) == set(props), "every field a writer sends is required"
+    assert set(frame["required"]) == set(props) - {"mask"}, "every field a writer sends is required, except 1.1's optional mask"
+    assert props["mask"] == {"$ref": "#/$defs/MaskInfo", "description": props["mask"]["description"]}  # absent, never null
+    mask = frame["$defs"]["MaskInfo"]
+    assert mask["properties"]["encoding"]["const"] == "png" and mask["properties"]["shape"]["minItems"] == 2
+    assert set(mask["required"]) == {"encoding", "shape", "size_bytes", "crc32"} and mask["additionalProperties"] is False
+    assert frame["x-message-parts"] == [2, 3] and frame["x-protocol-version"] == "1.1"
     assert frame["additionalProperties"] is False
     for key, dim in (("joints_2d", 2), ("joints_3d", 3), ("joints_3d_world", 3), ("joints_2d_right", 2)):
         assert props[key]["minItems"] == props[key]["maxItems"] == 17
@@ -97,6 +106,39 @@ def test_fast_frame_header_is_valid_and_float32_exact(rng):
     # The pydantic route gives the same message.
     again = FrameHeader.model_validate_json(encode_message(h))
     assert again == h
+
+
+def test_a_frame_with_a_mask_announces_its_third_part(rng):
+    fields, mask = frame_fields(rng), mask_bytes(rng)
+    header, image, part = frame_message(fields, image_bytes(rng), frame_id=3, seq=2, mask=mask)
+    doc = json.loads(header)
+    jsonschema.validate(doc, _schema("frame"))
+    assert list(doc)[-3:] == ["image", "mask", "meta"] and doc["protocol"] == "1.1" == PROTOCOL_VERSION
+    h = FrameHeader.model_validate_json(header)
+    assert h.parts == 3 and part == mask
+    assert h.mask == MaskInfo(encoding="png", shape=(40, 48), size_bytes=len(mask), crc32=h.mask.crc32)
+    assert FrameHeader.model_validate_json(encode_message(h)) == h
+    for bad in (dict(doc["mask"], encoding="jpeg"), dict(doc["mask"], shape=[40, 48, 1]), dict(doc["mask"], size_bytes=0)):
+        with pytest.raises(ValidationError, match="mask"):
+            FrameHeader.model_validate_json(json.dumps(dict(doc, mask=bad)))
+
+
+def test_a_frame_without_a_mask_is_a_valid_1_0_frame(rng):
+    """Backward compatibility: a 1.1 frame without a mask has no `mask` key (never null), so it is
+    exactly what the released 1.0 schema allows, and a 1.0 frame reads as a frame without a mask."""
+    header, _ = frame_message(frame_fields(rng), image_bytes(rng), frame_id=3, seq=2)
+    doc = json.loads(header)
+    assert "mask" not in doc and b"mask" not in encode_message(FrameHeader.model_validate_json(header))
+    old_schema = json.loads(PROTOCOL_1_0_FRAME_SCHEMA.read_text())
+    assert old_schema["x-protocol-version"] == "1.0" and "mask" not in old_schema["properties"]
+    jsonschema.validate(doc, old_schema)
+    jsonschema.validate(dict(doc, protocol="1.0"), _schema("frame"))
+    h = FrameHeader.model_validate_json(json.dumps(dict(doc, protocol="1.0")))
+    assert h.mask is None and h.parts == 2 and h.minor == 0
+    # A 1.1 frame with a mask breaks the 1.0 contract: a 1.0 collector refuses it (docs/protocol.md).
+    with_mask = json.loads(frame_message(frame_fields(rng), image_bytes(rng), frame_id=3, seq=2, mask=mask_bytes(rng))[0])
+    with pytest.raises(jsonschema.ValidationError, match="mask"):
+        jsonschema.validate(with_mask, old_schema)
 
 
 def test_fast_encoder_refuses_non_finite_and_bad_visibility(rng):
@@ -141,7 +183,7 @@ def test_versioning_major_must_match_minor_additions_are_ignored(rng):
     assert FrameHeader.model_validate_json(json.dumps(newer)).protocol == "1.7"
     with pytest.raises(ValidationError, match="unsupported protocol major version 2"):
         FrameHeader.model_validate_json(json.dumps(dict(d, protocol="2.0")))
-    # The exported schema describes exactly what a 1.0 writer sends: extras are errors there.
+    # The exported schema describes exactly what a 1.1 writer sends: extras are errors there.
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(newer, _schema("frame"))
 

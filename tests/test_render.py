@@ -13,6 +13,7 @@ from PIL import Image
 
 from generator.camera import intrinsics_from_fov, intrinsics_matrix, look_at, project_points, world_to_camera
 from generator.poses import load_pose_source
+from generator.masks import decode_mask_png, encode_mask_png
 from generator.render import MannequinRenderer, PhotoFolderError, PrimitiveRenderer, mannequin_primitives
 from generator.render.mannequin import CAPSULES, ELLIPSOIDS, Primitives
 from generator.render.meshes import box_mesh, capsule_mesh, cylinder_mesh, sphere_mesh
@@ -248,6 +249,71 @@ def test_mannequin_instances():
 
 
 # ------------------------------------------------------------------------------------------------
+# Person mask
+
+
+def test_the_mask_is_the_persons_visible_pixels(renderer):
+    """Alone on a solid background, the mask is exactly the pixels that are not background; an
+    occluder in front removes the pixels it covers (and only those) and is never in the mask."""
+    pose = standing_pose()
+    at = ([3500.0, 0.0, 1300.0], [0.0, 0.0, 1000.0])
+    bg = np.round(BG * 255).astype(int)
+    alone = renderer.render(posed_scene(pose, *at))
+    assert alone.mask.dtype == np.uint8 and alone.mask.shape == (H, W) and alone.mask.flags.c_contiguous
+    assert set(np.unique(alone.mask).tolist()) == {0, 1}
+    drawn = (np.abs(alone.rgb.astype(int) - bg) > 1).any(axis=-1)
+    np.testing.assert_array_equal(alone.mask.astype(bool), drawn)
+    assert 2000 < alone.mask.sum() < 0.2 * H * W
+
+    box = Occluders(kind=np.array([0]), center=np.array([[1800.0, 0.0, 1400.0]]), axes=np.diag([40.0, 500.0, 150.0])[None],
+                    color=np.array([[0.9, 0.1, 0.1]]))
+    hidden = renderer.render(posed_scene(pose, *at, occluders=box))
+    person, covered = alone.mask.astype(bool), hidden.mask.astype(bool)
+    assert (covered <= person).all()  # an occluder only ever removes person pixels
+    lost = person & ~covered
+    assert lost.sum() > 500
+    # Where the person was lost, the box is drawn (red); where it stayed, the image is unchanged.
+    assert (hidden.rgb[lost][:, 0].astype(int) - hidden.rgb[lost][:, 1] > 60).all()
+    np.testing.assert_array_equal(hidden.rgb[covered], alone.rgb[covered])
+    box_pixels = (np.abs(hidden.rgb.astype(int) - bg) > 1).any(axis=-1) & ~covered
+    assert box_pixels.sum() > lost.sum() and not hidden.mask[box_pixels].any()
+
+
+def test_depth_image_is_optional_and_agrees_with_the_mask():
+    scene = posed_scene(standing_pose(), [3500.0, 0.0, 1300.0], [0.0, 0.0, 1000.0], size=(96, 64))
+    with MannequinRenderer(96, 64) as plain, MannequinRenderer(96, 64, depth=True) as deep:
+        assert plain.render(scene).depth is None
+        frame = deep.render(scene)
+    assert frame.depth.dtype == np.float32 and frame.depth.shape == (64, 96)
+    np.testing.assert_array_equal(np.isfinite(frame.depth), frame.mask.astype(bool))  # no occluders here
+    z = frame.depth[np.isfinite(frame.depth)]
+    assert 3000 < z.min() < z.max() < 4000  # the body's front, about 3.5 m away
+
+
+def test_visible_joints_lie_inside_the_mask_on_sampled_scenes(renderer):
+    """Every joint marked visible projects onto the mask (within 2 px) on 200 random frames with
+    occluders; occluded joints often do not (the mask is not just everything)."""
+    bank = load_pose_source("bundled")
+    config = SceneConfig(image_size=(W, H), occluders={"probability": 0.5})
+    offsets = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3)), axis=-1).reshape(-1, 2)
+    visible = occluded = occluded_off = 0
+    for f in range(200):
+        scene = sample_scene(config, bank, seed=5, frame_id=f)
+        frame = renderer.render(scene)
+        uv = np.floor(scene_ground_truth(scene).joints_2d).astype(int)
+        near = np.clip(uv[:, None, :] + offsets, 0, [W - 1, H - 1])  # (17, 25, 2) pixels around each joint
+        in_mask = frame.mask[near[..., 1], near[..., 0]].any(axis=1)
+        vis = frame.visibility
+        misses = np.flatnonzero((vis == 2) & ~in_mask)
+        assert len(misses) == 0, f"frame {f}: visible joints {misses.tolist()} are off the mask"
+        visible += int((vis == 2).sum())
+        at = np.clip(uv, 0, [W - 1, H - 1])
+        occluded += int((vis == 1).sum())
+        occluded_off += int(((vis == 1) & (frame.mask[at[:, 1], at[:, 0]] == 0)).sum())
+    assert visible > 2000 and occluded > 300 and occluded_off > 0.2 * occluded
+
+
+# ------------------------------------------------------------------------------------------------
 # Backgrounds
 
 
@@ -351,8 +417,10 @@ def test_same_scene_same_image_and_visibility(tmp_path):
         second = [b.render(s) for s in reversed(scenes)][::-1]
     for x, y in zip(first, second):
         assert x.rgb.tobytes() == y.rgb.tobytes() and x.visibility.tobytes() == y.visibility.tobytes()
-    assert again.rgb.tobytes() == first[0].rgb.tobytes()
-    assert first[0].rgb.tobytes() != first[1].rgb.tobytes()
+        assert encode_mask_png(x.mask) == encode_mask_png(y.mask)  # same seed, same mask bytes
+        np.testing.assert_array_equal(decode_mask_png(encode_mask_png(x.mask), (H, W)), x.mask)
+    assert again.rgb.tobytes() == first[0].rgb.tobytes() and again.mask.tobytes() == first[0].mask.tobytes()
+    assert first[0].rgb.tobytes() != first[1].rgb.tobytes() and first[0].mask.tobytes() != first[1].mask.tobytes()
     path = tmp_path / "sample.png"
     Image.fromarray(first[0].rgb).save(path)
     assert Image.open(path).size == (W, H)
@@ -363,8 +431,11 @@ def test_several_renderers_in_one_process():
     failure mode of pyrender's EGL renderers)."""
     scene = posed_scene(standing_pose(), [3500.0, 0.0, 1300.0], [0.0, 0.0, 1000.0], size=(96, 64))
     r1, r2, r3 = (MannequinRenderer(96, 64) for _ in range(3))
-    reference = r1.render(scene).rgb
-    np.testing.assert_array_equal(r2.render(scene).rgb, reference)
+    first = r1.render(scene)
+    reference = first.rgb
+    second = r2.render(scene)
+    np.testing.assert_array_equal(second.rgb, reference)
+    np.testing.assert_array_equal(second.mask, first.mask)
     r3.render(scene)
     del r3  # dropped without close(): its context must not take the others down
     gc.collect()

@@ -5,14 +5,18 @@ from __future__ import annotations
 import glob
 import os
 import tarfile
+import zlib
 
 import numpy as np
 import pytest
 import webdataset as wds
 
 from generator.pairs_io import load_pairs
+from generator.masks import decode_mask_png
 from generator.store import (
+    ARRAY_DEFAULTS,
     PAIRS_CACHE_NAME,
+    DatasetReader,
     DatasetStore,
     StoreError,
     export_pairs,
@@ -21,16 +25,18 @@ from generator.store import (
     read_manifest,
 )
 
-from bridge_support import SEED, frame_fields, frame_message, image_bytes, open_collector
+from bridge_support import SEED, frame_fields, frame_message, image_bytes, mask_bytes, open_collector
 
 KEYPOINT_KEYS = ("frame_id", "joints_2d", "joints_3d", "joints_3d_world", "joints_2d_right", "visibility", "K", "R", "t",
-                 "image_size", "baseline_mm", "image_crc32", "subject", "sequence", "action")
+                 "image_size", "baseline_mm", "image_crc32", "subject", "sequence", "action",
+                 "image_offset", "mask_offset", "mask_bytes", "mask_crc32", "mask_pixels")
 
 
 def frame(frame_id: int, seq: int, player_id: str = "p0") -> list[bytes]:
-    """The same frame for the same id, whoever sends it."""
+    """The same frame for the same id, whoever sends it; even ids carry a person mask, odd ones do not."""
     rng = np.random.default_rng(frame_id)
-    return frame_message(frame_fields(rng), image_bytes(rng), frame_id=frame_id, seq=seq, player_id=player_id)
+    mask = mask_bytes(rng) if frame_id % 2 == 0 else None
+    return frame_message(frame_fields(rng), image_bytes(rng), frame_id=frame_id, seq=seq, player_id=player_id, mask=mask)
 
 
 def feed(collector, frame_ids, player_id="p0") -> None:
@@ -55,11 +61,24 @@ def test_shards_hold_fixed_ranges_in_order_and_webdataset_reads_them(tmp_path):
         assert s["jpg"].shape == (40, 48, 3)
         assert s["json"]["frame_id"] == i
         assert np.array_equal(np.asarray(s["json"]["joints_2d"], dtype=np.float32), arrays["joints_2d"][i])
+        assert ("mask.png" in s) == (i % 2 == 0)  # the mask travels with its frame, under the same key
+    raw = list(wds.WebDataset(str(folder / "shard-000000.tar"), shardshuffle=False))
+    assert np.array_equal(decode_mask_png(raw[2]["mask.png"]), DatasetReader(folder).mask(2))
 
-    with tarfile.open(folder / "shard-000001.tar") as tar:  # the recorded offsets point at the images
-        members = [m for m in tar.getmembers() if m.name.endswith(".jpg")]
-        assert [m.offset_data for m in members] == arrays["image_offset"][8:16].tolist()
-        assert [m.size for m in members] == arrays["image_bytes"][8:16].tolist()
+    with tarfile.open(folder / "shard-000001.tar") as tar:  # the recorded offsets point at the images and masks
+        members = tar.getmembers()
+        assert [m.name for m in members[:5]] == ["000000008.json", "000000008.jpg", "000000008.mask.png", "000000009.json", "000000009.jpg"]
+        images = [m for m in members if m.name.endswith(".jpg")]
+        assert [m.offset_data for m in images] == arrays["image_offset"][8:16].tolist()
+        assert [m.size for m in images] == arrays["image_bytes"][8:16].tolist()
+        masks = [m for m in members if m.name.endswith(".mask.png")]
+        assert [m.offset_data for m in masks] == arrays["mask_offset"][8:16:2].tolist()
+        assert [m.size for m in masks] == arrays["mask_bytes"][8:16:2].tolist()
+        assert (arrays["mask_offset"][9:16:2] == -1).all() and (arrays["mask_pixels"][9:16:2] == -1).all()
+        for m in masks:
+            data = tar.extractfile(m).read()
+            row = int(m.name[:9])
+            assert zlib.crc32(data) == arrays["mask_crc32"][row] and decode_mask_png(data).sum() == arrays["mask_pixels"][row]
 
 
 def test_a_failed_commit_leaves_no_shard_and_the_next_open_cleans_up(tmp_path, monkeypatch):
@@ -184,3 +203,46 @@ def test_pairs_loading_export_and_memory_map(tmp_path):
     assert (folder / PAIRS_CACHE_NAME).exists()
     grown = load_dataset_pairs(folder, mmap=True)
     assert len(grown) == 24 and grown.joints_3d.flags.writeable
+
+
+def test_shards_written_before_masks_read_as_frames_without_one(tmp_path):
+    """A shard whose .npz predates the mask arrays (and whose frames have no mask) reads with the
+    defaults: no mask, and the verification passes."""
+    from bridge.dataset_report import verify_dataset
+
+    folder = tmp_path / "ds"
+    c = open_collector(folder, frames=4, shard_size=4)
+    for i in range(4):
+        rng = np.random.default_rng(i)
+        assert c.handle(frame_message(frame_fields(rng), image_bytes(rng), frame_id=i, seq=i))
+    c.store.close()
+    npz = folder / "shard-000000.npz"
+    with np.load(npz) as z:
+        old = {k: z[k] for k in z.files if k not in ARRAY_DEFAULTS}
+    np.savez(npz, **old)
+    arrays = load_dataset_arrays(folder)
+    for key, value in ARRAY_DEFAULTS.items():
+        assert arrays[key].tolist() == [value] * 4, key
+    reader = DatasetReader(folder)
+    assert not reader.has_mask.any() and reader.mask(0) is None and reader.image(0).shape == (40, 48, 3)
+    assert verify_dataset(folder) == (4, [])
+
+
+def test_verify_checks_each_frames_members_and_its_mask(tmp_path):
+    from bridge.dataset_report import verify_dataset
+
+    folder = tmp_path / "ds"
+    c = open_collector(folder, frames=8, shard_size=8)
+    feed(c, range(8))
+    c.store.close()
+    assert verify_dataset(folder) == (8, [])
+    offset = int(load_dataset_arrays(folder, ("mask_offset",))["mask_offset"][4])
+    with open(folder / "shard-000000.tar", "r+b") as f:  # damage frame 4's mask on disk
+        f.seek(offset + 40)
+        byte = f.read(1)
+        f.seek(offset + 40)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    checked, problems = verify_dataset(folder)
+    assert checked == 8 and len(problems) >= 1
+    assert all(p.startswith("shard-000000.tar:000000004.mask.png") for p in problems), problems
+    assert any("CRC-32 mismatch" in p for p in problems)

@@ -23,7 +23,8 @@ import pytest
 from bridge import protocol
 from bridge.collector import Collector, Expectations
 from generator.camera import in_image, project_points, right_view_points, world_to_camera
-from generator.store import DatasetStore
+from generator.masks import decode_mask_png
+from generator.store import DatasetReader, DatasetStore
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITY = ROOT / "unity_project"
@@ -272,6 +273,27 @@ def test_frames_match_schema_models_and_ground_truth(vectors, results, out):
         assert image == _raw_pattern(case["width"], case["height"], case["channels"], case["frame_id"])
         assert (h.image.encoding, h.image.shape) == ("raw", (case["height"], case["width"], case["channels"]))
         assert h.image.size_bytes == len(image) and h.image.crc32 == zlib.crc32(image)
+        mask_path = out / f"{case['name']}.mask.bin"
+        assert mask_path.exists() == ("mask" in case) == (h.mask is not None) == ("mask" in doc), case["name"]
+        if h.mask is not None:  # the C# PNG encoder: a 0/1 greyscale PNG, rows flipped from the readback
+            mask = mask_path.read_bytes()
+            assert (h.mask.encoding, h.mask.shape) == ("png", (case["height"], case["width"]))
+            assert h.mask.size_bytes == len(mask) and h.mask.crc32 == zlib.crc32(mask)
+            np.testing.assert_array_equal(decode_mask_png(mask, (case["height"], case["width"])), _disc(case["width"], case["height"]))
+
+
+def _disc(width: int, height: int) -> np.ndarray:
+    """Program.cs DiscPattern, top row first, with its 255 written as 1."""
+    y, x = np.mgrid[:height, :width] + 0.5
+    disc = ((x - width / 2) ** 2 + (y - height / 2) ** 2 < (min(width, height) / 3) ** 2).astype(np.uint8)
+    disc[0, 0] = 1
+    return disc
+
+
+def _parts(out: Path, name: str) -> list[bytes]:
+    """A C# frame as the player sends it: [header, image] or [header, image, mask]."""
+    mask = out / f"{name}.mask.bin"
+    return [(out / f"{name}.header.json").read_bytes(), (out / f"{name}.image.bin").read_bytes(), *([mask.read_bytes()] if mask.exists() else [])]
 
 
 def test_frame_bytes_equal_pythons_encoder(vectors, out):
@@ -284,7 +306,7 @@ def test_frame_bytes_equal_pythons_encoder(vectors, out):
             K=np.array(h.camera.K), image_size=h.camera.image_size, R=np.array(h.camera.R), t=np.array(h.camera.t),
             joints_2d=np.array(h.joints_2d), joints_3d=np.array(h.joints_3d), joints_3d_world=np.array(h.joints_3d_world),
             visibility=np.array(h.visibility), joints_2d_right=np.array(h.joints_2d_right), baseline_mm=h.baseline_mm,
-            source=h.source.model_dump(), image=h.image, meta=h.meta,
+            source=h.source.model_dump(), image=h.image, meta=h.meta, mask=h.mask,
         )
         assert header == again, f"{case['name']}:\nC#:     {header[:300]!r}\nPython: {again[:300]!r}"
 
@@ -297,15 +319,22 @@ def test_collector_accepts_every_frame(vectors, out, tmp_path):
         hello = (out / "hello.header.json").read_bytes()
         assert collector.handle([hello])
         for case in frames:
-            parts = [(out / f"{case['name']}.header.json").read_bytes(), (out / f"{case['name']}.image.bin").read_bytes()]
-            assert collector.handle(parts), collector.stats.reject_samples
+            assert collector.handle(_parts(out, case["name"])), collector.stats.reject_samples
         assert collector.stats.rejected == 0 and collector.stats.frames_accepted == len(frames)
-        # A corrupted copy of a C# frame is refused by the same checks.
-        bad = bytearray((out / f"{frames[0]['name']}.image.bin").read_bytes())
-        bad[100] ^= 0xFF
-        assert not collector.handle([(out / f"{frames[0]['name']}.header.json").read_bytes(), bytes(bad)])
+        # Corrupted copies of C# frames (from another player id, so their sequence numbers are new) are
+        # refused by the same checks: a flipped image byte, a flipped mask byte.
+        def copy(name):
+            header, *rest = _parts(out, name)
+            return [header.replace(b'"player_id":"unity-0"', b'"player_id":"unity-9"'), *rest]
+
+        header, image, *_ = copy(frames[0]["name"])
+        assert not collector.handle([header, image[:100] + bytes([image[100] ^ 0xFF]) + image[101:]])
+        header, image, mask = copy(next(c["name"] for c in frames if "mask" in c))
+        assert not collector.handle([header, image, mask[:-1] + bytes([mask[-1] ^ 1])])
+        assert dict(collector.stats.rejects) == {"checksum": 1, "mask": 1}
     finally:
         store.close()
+    assert DatasetReader(tmp_path / "ds").has_mask.tolist() == ["mask" in c for c in frames]
 
 
 def test_control_messages_match_schema_and_pythons_encoder(vectors, out):

@@ -158,3 +158,58 @@ def test_dataset_folder_shows_the_stored_image_under_the_skeleton(app, tmp_path)
         c = image.pixelColor(int(corner.x()), int(corner.y()))
         assert (c.red(), c.green(), c.blue()) == colour
     window.close()
+
+
+def test_the_mask_overlay_tints_the_person_and_toggles_off(app, tmp_path):
+    """A stored mask shows as a faint tint over the person's pixels with an outline around them;
+    the "mask" box turns it off, leaving the stored image; pixels far from the person never change."""
+    import io
+
+    from PIL import Image
+
+    from bridge_support import frame_fields, frame_message, open_collector
+    from generator.masks import encode_mask_png
+    from pyside.sources import open_source
+    from pyside.viewer import ViewerWindow
+
+    folder = tmp_path / "ds"
+    collector = open_collector(folder, frames=1, shard_size=1)
+    fields = frame_fields(np.random.default_rng(0))
+    w, h = fields["image_size"]
+    grey = (100, 100, 100)
+    buf = io.BytesIO()
+    Image.new("RGB", (w, h), grey).save(buf, format="PNG")
+    mask = np.zeros((h, w), dtype=np.uint8)
+    mask[:, : w // 2] = 1  # the left half is "the person"
+    # Every joint far left of the image (visibility 0), so no skeleton is drawn over the pixels read below.
+    j3 = np.c_[np.full(17, -10000.0), np.zeros(17), np.full(17, 2000.0)]
+    fields.update(
+        joints_3d=j3,
+        joints_3d_world=camera.camera_to_world(j3, fields["R"], fields["t"]),
+        joints_2d=camera.project_points(j3, fields["K"]),
+        joints_2d_right=camera.project_points(camera.right_view_points(j3, fields["baseline_mm"]), fields["K"]),
+        visibility=np.zeros(17, dtype=np.uint8),
+    )
+    assert collector.handle(frame_message(fields, buf.getvalue(), frame_id=0, seq=0, encoding="png", mask=encode_mask_png(mask)))
+    collector.store.close()
+
+    window = ViewerWindow(open_source(folder))
+    window.show()
+    app.processEvents()
+    view = window.image_view
+    assert view.sample.mask is not None and "person mask: " in window.info.toPlainText()
+    rect = view.image_rect()
+
+    def colour(fx: float, fy: float):
+        c = view.grab().toImage().pixelColor(int(rect.left() + fx * rect.width()), int(rect.top() + fy * rect.height()))
+        return c.red(), c.green(), c.blue()
+
+    inside, outside = colour(0.2, 0.5), colour(0.8, 0.5)
+    assert outside == grey
+    assert inside != grey and inside[0] > grey[0] and inside[2] < grey[2] and inside[2] > 60  # yellow, but faint
+    outline = colour(w // 2 / w + 0.5 / w, 0.5)  # the column just right of the person
+    assert outline[0] > 200 and outline[2] < 60
+    window.mask_box.setChecked(False)
+    app.processEvents()
+    assert colour(0.2, 0.5) == grey and colour(0.8, 0.5) == grey
+    window.close()

@@ -3,9 +3,20 @@
 from .backgrounds import PhotoFolderError, PhotoLibrary
 from .human import HumanRenderer
 from .mannequin import JointSurfaces, Primitives, mannequin_primitives
-from .renderer import MannequinRenderer, PrimitiveRenderer, RenderedFrame, create_context, projection_from_intrinsics
+from .renderer import (
+    MASK_PERSON,
+    FrameTarget,
+    MannequinRenderer,
+    PrimitiveRenderer,
+    RenderedFrame,
+    SceneRenderer,
+    create_context,
+    projection_from_intrinsics,
+)
 
 __all__ = [
+    "MASK_PERSON",
+    "FrameTarget",
     "HumanRenderer",
     "JointSurfaces",
     "MannequinRenderer",
@@ -14,6 +25,7 @@ __all__ = [
     "PrimitiveRenderer",
     "Primitives",
     "RenderedFrame",
+    "SceneRenderer",
     "create_context",
     "mannequin_primitives",
     "projection_from_intrinsics",

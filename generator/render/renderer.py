@@ -1,11 +1,16 @@
 """Headless OpenGL rendering of the mannequin with moderngl on EGL (Mesa llvmpipe: no display, no GPU).
 
 `PrimitiveRenderer` owns one standalone context and everything on it, created once and reused for
-every frame: programs, unit meshes, instance buffers (rewritten per frame), an RGB8 + depth
-framebuffer, and background photo textures (cached, least recently used first out). It draws
-instanced capsules, ellipsoids, boxes and cylinders, then a full-screen background that only
-fills the pixels nothing else covered (it sits at the far plane, so early depth testing skips the
-rest).
+every frame: programs, unit meshes, instance buffers (rewritten per frame), a `FrameTarget`
+(RGB8 colour + R8 person mask + depth), and background photo textures (cached, least recently
+used first out). It draws instanced capsules, ellipsoids, boxes and cylinders, then a
+full-screen background that only fills the pixels nothing else covered (it sits at the far
+plane, so early depth testing skips the rest).
+
+The person mask is written in the same pass as the colour image, by the same fragments: every
+fragment shader has a second output (`layout(location = 1) out float f_mask`) that the body's
+draws set to MASK_PERSON and occluders and the background to 0, so the mask is exactly the
+pixels where the person won the depth test (one rasterization; no second draw).
 
 The projection is built from K in the project's pixel convention (origin at the top-left corner
 of the top-left pixel, y down): GL's window coordinates are made equal to (u, v), so a point
@@ -13,8 +18,9 @@ lands exactly on `project_points`, and framebuffer row 0 is the image's top row 
 readback). Because that mirrors y, triangles that wind counter-clockwise seen from outside appear
 clockwise to GL: the front face is "cw".
 
-`MannequinRenderer` turns a `Scene` into primitives, draws it, reads the image and the depth at
-the 17 joint pixels, and derives visibility (visibility.py).
+`MannequinRenderer` turns a `Scene` into primitives, draws it, reads the image, the mask and the
+depth at the 17 joint pixels, and derives visibility (visibility.py). Any renderer of scenes
+(`SceneRenderer`, e.g. a skinned human body) gives the player the same `RenderedFrame`.
 
 Contexts are made current only inside `with self.ctx:` blocks and released explicitly by
 `close()` (moderngl's gc_mode stays None: no GL calls from the garbage collector, which is what
@@ -27,6 +33,7 @@ import collections
 import dataclasses
 from importlib import resources
 from pathlib import Path
+from typing import Protocol
 
 import moderngl
 import numpy as np
@@ -40,6 +47,9 @@ from .visibility import joint_exit_distance, visibility_from_depth
 
 NEAR_MM = 100.0
 FAR_MM = 100_000.0
+# What a person fragment writes to the R8 mask attachment: unorm conversion stores round(255 * x),
+# so the byte read back is exactly 1 (0 elsewhere). No per-pixel work is needed after readback.
+MASK_PERSON = 1.0 / 255.0
 BACKGROUND_KIND_CODES = {"solid": 0, "gradient": 1, "noise": 2, "photo": 3}
 EGL_HINT = (
     "the built-in renderer needs headless EGL with Mesa (Debian/Ubuntu: apt-get install libegl1 libegl-mesa0 "
@@ -94,12 +104,87 @@ def _shader(name: str) -> str:
 
 @dataclasses.dataclass
 class RenderedFrame:
+    """What a renderer gives the player for one scene (docs/conventions.md, "Person mask")."""
+
     rgb: np.ndarray  # (H, W, 3) uint8, row 0 at the top
     visibility: np.ndarray  # (17,) uint8: 0 outside the image, 1 occluded, 2 visible
+    mask: np.ndarray  # (H, W) uint8: 1 where the person is the visible surface, 0 elsewhere (occluded parts, background)
+    depth: np.ndarray | None = None  # (H, W) float32 camera-frame z in mm, inf on the background; only when asked for
+
+
+class SceneRenderer(Protocol):
+    """What the player needs from a renderer of scenes (the mannequin today, a skinned body next).
+
+    `render` draws the scene at its image size and returns the image, the joints' visibility and
+    the person mask from one rasterization (the mask must agree with the image pixel for pixel);
+    `close` releases the GL context (idempotent).
+    """
+
+    width: int
+    height: int
+
+    def render(self, scene: Scene) -> RenderedFrame: ...
+
+    def close(self) -> None: ...
+
+
+class FrameTarget:
+    """The offscreen framebuffer a scene is drawn into: RGB8 colour (attachment 0), R8 person mask
+    (attachment 1) and a depth buffer, with their readbacks.
+
+    Every program that draws into it declares `layout(location = 0) out vec4 f_color;` and
+    `layout(location = 1) out float f_mask;`, and writes MASK_PERSON to f_mask for the person's
+    fragments and 0.0 for everything else. Methods other than `__init__` must run with the
+    context current (`with ctx:`).
+    """
+
+    def __init__(self, ctx: moderngl.Context, width: int, height: int):
+        self.width, self.height = int(width), int(height)
+        size = (self.width, self.height)
+        self.fbo = ctx.framebuffer(
+            color_attachments=[ctx.renderbuffer(size, components=3), ctx.renderbuffer(size, components=1)],
+            depth_attachment=ctx.depth_renderbuffer(size),
+        )
+
+    def use_and_clear(self) -> None:
+        """Bind for drawing; colour and mask to 0, depth to the far plane."""
+        self.fbo.use()
+        self.fbo.clear(depth=1.0)
+
+    def read_rgb(self) -> np.ndarray:
+        """The colour image (H, W, 3) uint8, row 0 at the top."""
+        out = np.empty((self.height, self.width, 3), dtype=np.uint8)
+        self.fbo.read_into(out, components=3, alignment=1)
+        return out
+
+    def read_mask(self) -> np.ndarray:
+        """The person mask (H, W) uint8 with values 0 and 1, row 0 at the top."""
+        out = np.empty((self.height, self.width), dtype=np.uint8)
+        self.fbo.read_into(out, components=1, attachment=1, alignment=1)
+        return out
+
+    def read_depth(self, pixels: np.ndarray) -> np.ndarray:
+        """Camera-frame z (mm) of the first surface at integer pixels (N, 2) = (column, row);
+        inf where only the background was drawn. Reads the bounding box of the pixels only."""
+        pixels = np.asarray(pixels, dtype=np.int64)
+        x0, y0 = pixels.min(axis=0)
+        x1, y1 = pixels.max(axis=0) + 1
+        box = np.empty((y1 - y0, x1 - x0), dtype=np.float32)
+        self.fbo.read_into(box, viewport=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)), attachment=-1, dtype="f4", alignment=1)
+        return depth_to_z(box[pixels[:, 1] - y0, pixels[:, 0] - x0])
+
+    def read_depth_image(self) -> np.ndarray:
+        """Camera-frame z (mm) of every pixel (H, W) float32, inf on the background."""
+        box = np.empty((self.height, self.width), dtype=np.float32)
+        self.fbo.read_into(box, attachment=-1, dtype="f4", alignment=1)
+        return depth_to_z(box).astype(np.float32)
 
 
 class PrimitiveRenderer:
-    """Draws instanced primitives over a background into an offscreen RGB + depth framebuffer."""
+    """Draws instanced primitives over a background into a `FrameTarget` (colour, person mask, depth).
+
+    Capsules and ellipsoids are the person (mask 1); boxes and cylinders are occluders (mask 0).
+    """
 
     def __init__(
         self,
@@ -145,9 +230,10 @@ class PrimitiveRenderer:
             index_buffer=ctx.buffer(idx.tobytes()),
             index_element_size=4,
         )
-        # Ellipsoids, boxes and cylinders: one program, one instance layout, three meshes.
+        # Ellipsoids, boxes and cylinders: one program, one instance layout, three meshes; the mask
+        # value each writes (ellipsoids are the body, boxes and cylinders occluders).
         self._affine = {}
-        for name, mesh in (("ellipsoids", sphere_mesh()), ("boxes", box_mesh()), ("cylinders", cylinder_mesh())):
+        for name, mesh, mask in (("ellipsoids", sphere_mesh(), MASK_PERSON), ("boxes", box_mesh(), 0.0), ("cylinders", cylinder_mesh(), 0.0)):
             inst = instance_buffer(15)
             vao = ctx.vertex_array(
                 self._affine_prog,
@@ -158,27 +244,23 @@ class PrimitiveRenderer:
                 index_buffer=ctx.buffer(mesh[1].tobytes()),
                 index_element_size=4,
             )
-            self._affine[name] = (inst, vao)
+            self._affine[name] = (inst, vao, mask)
         self._bg_vao = ctx.vertex_array(self._bg_prog, [])
-        self._fbo = ctx.framebuffer(
-            color_attachments=[ctx.renderbuffer((self.width, self.height), components=3)],
-            depth_attachment=ctx.depth_renderbuffer((self.width, self.height)),
-        )
+        self.target = FrameTarget(ctx, self.width, self.height)
         # A 1x1 placeholder keeps texture unit 0 valid when no photo is bound.
         self._blank = ctx.texture((1, 1), 3, data=bytes(3))
 
     # -------------------------------------------------------------------------------------------
     def draw(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, prims: Primitives, lighting: Lighting, background: Background) -> None:
-        """Render one frame into the framebuffer (read it with `read_rgb` / `read_depth`)."""
+        """Render one frame into the framebuffer (read it with `read_rgb` / `read_mask` / `read_depth`)."""
         if self.ctx is None:
             raise RuntimeError("this renderer is closed")
         with self.ctx:
             ctx = self.ctx
-            self._fbo.use()
             ctx.enable_only(moderngl.DEPTH_TEST | moderngl.CULL_FACE)
             ctx.front_face = "cw"
             ctx.depth_func = "<="
-            self._fbo.clear(depth=1.0)
+            self.target.use_and_clear()
             vp = view_projection(K, R, t, self.width, self.height).T.astype(np.float32).tobytes()  # column-major
             light = (
                 lighting.direction.astype(np.float32).tobytes(),
@@ -190,8 +272,10 @@ class PrimitiveRenderer:
                 prog["u_view_proj"].write(vp)
                 for name, value in zip(("u_light_dir", "u_light_color", "u_sky", "u_ground"), light):
                     prog[name].write(value)
+            self._capsule_prog["u_mask"].value = MASK_PERSON
             self._draw_instances(self._capsule_inst, self._capsule_vao, prims.capsules)
-            for name, (inst, vao) in self._affine.items():
+            for name, (inst, vao, mask) in self._affine.items():
+                self._affine_prog["u_mask"].value = mask
                 self._draw_instances(inst, vao, getattr(prims, name))
             self._set_background(background)
             self._bg_vao.render(moderngl.TRIANGLES, vertices=3)
@@ -255,21 +339,23 @@ class PrimitiveRenderer:
     # -------------------------------------------------------------------------------------------
     def read_rgb(self) -> np.ndarray:
         """The colour image (H, W, 3) uint8, row 0 at the top."""
-        out = np.empty((self.height, self.width, 3), dtype=np.uint8)
         with self.ctx:
-            self._fbo.read_into(out, components=3, alignment=1)
-        return out
+            return self.target.read_rgb()
+
+    def read_mask(self) -> np.ndarray:
+        """The person mask (H, W) uint8: 1 where the person is the visible surface, else 0."""
+        with self.ctx:
+            return self.target.read_mask()
 
     def read_depth(self, pixels: np.ndarray) -> np.ndarray:
-        """Camera-frame z (mm) of the first surface at integer pixels (N, 2) = (column, row);
-        inf where only the background was drawn. Reads the bounding box of the pixels only."""
-        pixels = np.asarray(pixels, dtype=np.int64)
-        x0, y0 = pixels.min(axis=0)
-        x1, y1 = pixels.max(axis=0) + 1
-        box = np.empty((y1 - y0, x1 - x0), dtype=np.float32)
+        """Camera-frame z (mm) at integer pixels (N, 2) = (column, row); inf on the background."""
         with self.ctx:
-            self._fbo.read_into(box, viewport=(int(x0), int(y0), int(x1 - x0), int(y1 - y0)), attachment=-1, dtype="f4", alignment=1)
-        return depth_to_z(box[pixels[:, 1] - y0, pixels[:, 0] - x0])
+            return self.target.read_depth(pixels)
+
+    def read_depth_image(self) -> np.ndarray:
+        """Camera-frame z (mm) of every pixel (H, W) float32, inf on the background."""
+        with self.ctx:
+            return self.target.read_depth_image()
 
     def describe(self) -> str:
         """The OpenGL renderer and version string, e.g. 'llvmpipe (LLVM 15.0.6, 256 bits), OpenGL 4.5'."""
@@ -292,11 +378,14 @@ class PrimitiveRenderer:
 
 
 class MannequinRenderer:
-    """Renders `Scene`s: the image and each joint's visibility from the depth buffer."""
+    """Renders `Scene`s (a `SceneRenderer`): the image, the person mask, and each joint's
+    visibility from the depth buffer; with `depth=True` also the depth image (off by default:
+    a float readback of the whole frame costs time and nothing downstream stores it yet)."""
 
-    def __init__(self, width: int, height: int, photo_dir: Path | str | None = None, photo_cache_mb: float = 512.0):
+    def __init__(self, width: int, height: int, photo_dir: Path | str | None = None, photo_cache_mb: float = 512.0, depth: bool = False):
         self.gl = PrimitiveRenderer(width, height, photo_dir=photo_dir, photo_cache_mb=photo_cache_mb)
         self.width, self.height = self.gl.width, self.gl.height
+        self.depth = bool(depth)
 
     def render(self, scene: Scene) -> RenderedFrame:
         if tuple(scene.image_size) != (self.width, self.height):
@@ -304,13 +393,15 @@ class MannequinRenderer:
         prims, surfaces = mannequin_primitives(scene)
         self.gl.draw(scene.K, scene.R, scene.t, prims, scene.lighting, scene.background)
         rgb = self.gl.read_rgb()
+        mask = self.gl.read_mask()
         joints_cam = world_to_camera(scene.joints_world, scene.R, scene.t)
         uv = project_points(joints_cam, scene.K)
         # Joints outside the image read some pixel inside it; their visibility is 0 regardless.
         pixel = np.floor(np.clip(np.nan_to_num(uv), 0, [self.width - 1, self.height - 1])).astype(np.int64)
         exit_dist = joint_exit_distance(scene.joints_world, camera_center(scene.R, scene.t), prims, surfaces)
         visibility = visibility_from_depth(joints_cam, uv, scene.image_size, self.gl.read_depth(pixel), exit_dist, scene.K[0, 0])
-        return RenderedFrame(rgb=rgb, visibility=visibility)
+        depth = self.gl.read_depth_image() if self.depth else None
+        return RenderedFrame(rgb=rgb, visibility=visibility, mask=mask, depth=depth)
 
     def close(self) -> None:
         self.gl.close()

@@ -69,6 +69,7 @@ namespace PoseBridge.ConsoleRunner
         // ------------------------------------------------------------------------------------------
         // Test vectors: every case is written as files the Python test reads back.
         //   <name>.header.json / <name>.image.bin  protocol frames and control messages
+        //   <name>.mask.bin                        a frame's person-mask part, for cases with "mask"
         //   results.json                           computed values and caught errors, by case name
 
         static int WriteVectors(string inPath, string outDir)
@@ -126,10 +127,11 @@ namespace PoseBridge.ConsoleRunner
             foreach (JsonValue c in root.Get("frames").Items)
             {
                 string name = c.Get("name").StringValue;
-                byte[] image;
-                FrameHeader h = BuildFrame(c, out image);
+                byte[] image, mask;
+                FrameHeader h = BuildFrame(c, out image, out mask);
                 File.WriteAllBytes(Path.Combine(outDir, name + ".header.json"), h.Encode());
                 File.WriteAllBytes(Path.Combine(outDir, name + ".image.bin"), image);
+                if (mask != null) File.WriteAllBytes(Path.Combine(outDir, name + ".mask.bin"), mask);
                 written++;
             }
             foreach (JsonValue c in root.Get("controls").Items)
@@ -141,11 +143,11 @@ namespace PoseBridge.ConsoleRunner
             results.Name("errors").BeginObject();
             foreach (JsonValue c in root.Get("bad_frames").Items)
             {
-                byte[] image;
+                byte[] image, mask;
                 string error = "";
                 try
                 {
-                    BuildFrame(c, out image).Encode();
+                    BuildFrame(c, out image, out mask).Encode();
                 }
                 catch (ProtocolException e)
                 {
@@ -223,7 +225,7 @@ namespace PoseBridge.ConsoleRunner
         static void WriteIntrinsics(JsonWriter w, Intrinsics k) { w.Value(k.ToRows()); }
 
         // A frame the way the Unity runtime builds one: Unity joints and camera -> our frames -> header.
-        static FrameHeader BuildFrame(JsonValue c, out byte[] image)
+        static FrameHeader BuildFrame(JsonValue c, out byte[] image, out byte[] mask)
         {
             int width = (int)c.Get("width").IntegerValue, height = (int)c.Get("height").IntegerValue;
             Vec3 pos = V(c.Get("camera_position"));
@@ -264,6 +266,13 @@ namespace PoseBridge.ConsoleRunner
                     : PoseSource.FromClip(src.Get("clip").StringValue, src.Get("frame").IntegerValue, src.Get("subject").StringValue, src.Get("action").StringValue),
                 Image = ImageInfo.Describe("raw", width, height, channels, image, image.Length),
             };
+            mask = null;
+            if (c.Has("mask"))
+            {
+                // A person mask the way a Unity readback delivers it: rows bottom to top.
+                mask = MaskPng.Encode(DiscPattern(width, height, true), width, height, bottomUp: true);
+                h.Mask = MaskInfo.Describe(width, height, mask, mask.Length);
+            }
             JsonValue meta = c.Get("meta");
             if (meta != null) foreach (KeyValuePair<string, JsonValue> m in meta.Members) h.Meta.Add(m);
             JsonValue corrupt = c.Get("corrupt");
@@ -277,6 +286,23 @@ namespace PoseBridge.ConsoleRunner
                 else if (what == "joint_count") h.Joints2d = new double[16][];
             }
             return h;
+        }
+
+        /// <summary>A test mask: 1 inside the disc of radius min(w, h) / 3 around the image centre, 0 outside, plus
+        /// 255 in the top-left pixel (any nonzero byte is the person); rows bottom to top when asked.</summary>
+        static byte[] DiscPattern(int width, int height, bool bottomUp)
+        {
+            var data = new byte[width * height];
+            double r = Math.Min(width, height) / 3.0;
+            for (int y = 0; y < height; y++)
+                for (int x = 0; x < width; x++)
+                {
+                    double dx = x + 0.5 - width / 2.0, dy = y + 0.5 - height / 2.0;
+                    byte v = (byte)(dx * dx + dy * dy < r * r ? 1 : 0);
+                    if (x == 0 && y == 0) v = 255;
+                    data[(bottomUp ? height - 1 - y : y) * width + x] = v;
+                }
+            return data;
         }
 
         /// <summary>A deterministic raw RGB(A) test image: rows top to bottom, row-major (numpy's (H, W, C) layout).</summary>

@@ -13,7 +13,8 @@ uniform sampler2D u_photo;
 uniform vec4 u_photo_rect;  // photo: crop as (u0, v0, du, dv) in texture coordinates
 uniform bool u_photo_flip;  // photo: mirror the crop horizontally
 
-out vec4 f_color;
+layout(location = 0) out vec4 f_color;
+layout(location = 1) out float f_mask;  // background: never the person
 
 float hash(uvec2 q) {
     q = q * uvec2(1597334673u, 3812015801u);
@@ -58,4 +59,5 @@ void main() {
         color = texture(u_photo, u_photo_rect.xy + t * u_photo_rect.zw).rgb;
     }
     f_color = vec4(color, 1.0);
+    f_mask = 0.0;
 }

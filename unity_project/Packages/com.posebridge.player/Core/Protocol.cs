@@ -1,5 +1,6 @@
-// Wire protocol v1 (bridge/protocol.py, bridge/schema/*.schema.json, docs/protocol.md): the messages a
-// player sends to the collector. A frame is the ZeroMQ multipart message [header, image]; control
+// Wire protocol v1.1 (bridge/protocol.py, bridge/schema/*.schema.json, docs/protocol.md): the messages a
+// player sends to the collector. A frame is the ZeroMQ multipart message [header, image], or
+// [header, image, mask] when the header has a Mask (1.1: the person mask as a PNG, MaskPng.cs); control
 // messages (hello, heartbeat, end, error) are [header]. Headers are compact UTF-8 JSON laid out exactly
 // as Python writes them: frames as bridge.protocol.encode_frame_header (numbers rounded to float32, the
 // precision the collector stores, and written as "%.9g"), control messages in the pydantic models'
@@ -19,8 +20,8 @@ namespace PoseBridge.Core
     public static class Protocol
     {
         public const int Major = 1;
-        public const int Minor = 0;
-        public const string Version = "1.0";
+        public const int Minor = 1;
+        public const string Version = "1.1";
         public const int MaxImageSide = 16384;
         public const int FrameParts = 2;
         public const int ControlParts = 1;
@@ -160,6 +161,40 @@ namespace PoseBridge.Core
         }
     }
 
+    /// <summary>The person mask's description (protocol 1.1 "mask" object): the frame's third part, an
+    /// 8-bit greyscale PNG with 1 where the person is visible and 0 elsewhere (MaskPng.Encode).</summary>
+    public sealed class MaskInfo
+    {
+        public const string Encoding = "png";
+        public int Height, Width;
+        public long SizeBytes;
+        public uint Crc32;
+
+        /// <summary>Describes the PNG bytes that will travel as the frame's third part.</summary>
+        public static MaskInfo Describe(int width, int height, byte[] data, int length)
+        {
+            return new MaskInfo { Width = width, Height = height, SizeBytes = length, Crc32 = Core.Crc32.Compute(data, 0, length) };
+        }
+
+        internal void Validate()
+        {
+            Protocol.CheckSide("mask.shape[0]", Height);
+            Protocol.CheckSide("mask.shape[1]", Width);
+            if (SizeBytes < 1) throw new ProtocolException("mask.size_bytes: must be >= 1, got " + SizeBytes);
+        }
+
+        // Field order of bridge.protocol.MaskInfo.
+        internal void Write(JsonWriter w)
+        {
+            w.BeginObject();
+            w.Name("encoding").Value(Encoding);
+            w.Name("shape").BeginArray().Value(Height).Value(Width).EndArray();
+            w.Name("size_bytes").Value(SizeBytes);
+            w.Name("crc32").Value((long)Crc32);
+            w.EndObject();
+        }
+    }
+
     /// <summary>Where the pose came from: a clip frame, or the pose prior (Clip == null).</summary>
     public sealed class PoseSource
     {
@@ -247,7 +282,8 @@ namespace PoseBridge.Core
         }
     }
 
-    /// <summary>One rendered frame with its ground truth; part 1 of [header, image].</summary>
+    /// <summary>One rendered frame with its ground truth; part 1 of [header, image], or of
+    /// [header, image, mask] when Mask is set.</summary>
     public sealed class FrameHeader : Envelope
     {
         public long FrameId, Seed;
@@ -260,8 +296,13 @@ namespace PoseBridge.Core
         public double BaselineMm;
         public PoseSource Source = PoseSource.Prior();
         public ImageInfo Image;
+        /// <summary>The person mask part (protocol 1.1), or null: no mask part, and no "mask" field.</summary>
+        public MaskInfo Mask;
         /// <summary>Free-form scalars (bool, integer, float or string values), written in order.</summary>
         public List<KeyValuePair<string, JsonValue>> Meta = new List<KeyValuePair<string, JsonValue>>();
+
+        /// <summary>How many message parts this frame is sent as: 2, or 3 with a mask.</summary>
+        public int Parts { get { return Mask == null ? Protocol.FrameParts : Protocol.FrameParts + 1; } }
 
         public override void Validate()
         {
@@ -288,6 +329,12 @@ namespace PoseBridge.Core
             if (Image.Width != ImageWidth || Image.Height != ImageHeight)
                 throw new ProtocolException("image.shape " + Image.Height + "x" + Image.Width + " does not match camera.image_size " + ImageWidth + "x" + ImageHeight);
             Image.ValidateRawSize();
+            if (Mask != null)
+            {
+                Mask.Validate();
+                if (Mask.Width != ImageWidth || Mask.Height != ImageHeight)
+                    throw new ProtocolException("mask.shape " + Mask.Height + "x" + Mask.Width + " does not match camera.image_size " + ImageWidth + "x" + ImageHeight);
+            }
             foreach (KeyValuePair<string, JsonValue> m in Meta)
                 if (m.Value == null || m.Value.Kind == JsonKind.Null || m.Value.Kind == JsonKind.Array || m.Value.Kind == JsonKind.Object)
                     throw new ProtocolException("meta." + m.Key + ": must be a bool, number or string");
@@ -323,6 +370,11 @@ namespace PoseBridge.Core
             Source.Write(w);
             w.Name("image");
             Image.Write(w);
+            if (Mask != null)
+            {
+                w.Name("mask");
+                Mask.Write(w);
+            }
             w.Float32Numbers = false;
             w.EscapeNonAscii = true;
             w.Name("meta").BeginObject();

@@ -275,8 +275,44 @@ namespace PoseBridge.Tests
         public void FrameHeaderStartsLikePythonsEncoder()
         {
             string s = SampleHeader().EncodeString();
-            Assert.IsTrue(s.StartsWith("{\"type\":\"frame\",\"protocol\":\"1.0\",\"run_id\":\"run1\""), s);
+            Assert.IsTrue(s.StartsWith("{\"type\":\"frame\",\"protocol\":\"1.1\",\"run_id\":\"run1\""), s);
             Assert.IsTrue(s.Contains("\"K\":[[100,0,32],[0,100,24],[0,0,1]]"), s);
+            Assert.IsFalse(s.Contains("\"mask\""), s);  // no mask part: the field is left out, not null
+        }
+
+        [Test]
+        public void AMaskIsDescribedAfterTheImageAndMustMatchIt()
+        {
+            FrameHeader h = SampleHeader();
+            Assert.AreEqual(2, h.Parts);
+            byte[] png = MaskPng.Encode(new byte[64 * 48], 64, 48);
+            h.Mask = MaskInfo.Describe(64, 48, png, png.Length);
+            Assert.AreEqual(3, h.Parts);
+            string s = h.EncodeString();
+            string expected = "\"mask\":{\"encoding\":\"png\",\"shape\":[48,64],\"size_bytes\":" + png.Length + ",\"crc32\":" + Crc32.Compute(png) + "},\"meta\":";
+            Assert.IsTrue(s.Contains("\"size_bytes\":9216,\"crc32\":" + h.Image.Crc32 + "}," + expected), s);  // right after the image
+            h.Mask.Width = 63;
+            ProtocolException e = Assert.Throws<ProtocolException>(delegate { h.Encode(); });
+            Assert.IsTrue(e.Message.Contains("mask.shape 48x63"), e.Message);
+        }
+
+        [Test]
+        public void MaskPngHasTheHeaderAPngDecoderNeeds()
+        {
+            var mask = new byte[] { 0, 1, 7, 0, 0, 1 };  // 3 x 2, rows top to bottom
+            byte[] png = MaskPng.Encode(mask, 3, 2);
+            Assert.AreEqual(0x89, (int)png[0]);
+            Assert.AreEqual("PNG", System.Text.Encoding.ASCII.GetString(png, 1, 3));
+            Assert.AreEqual("IHDR", System.Text.Encoding.ASCII.GetString(png, 12, 4));
+            Assert.AreEqual(3, (int)png[19]);  // width, big-endian
+            Assert.AreEqual(2, (int)png[23]);  // height
+            Assert.AreEqual(8, (int)png[24]);  // bit depth
+            Assert.AreEqual(0, (int)png[25]);  // greyscale
+            Assert.AreEqual("IEND", System.Text.Encoding.ASCII.GetString(png, png.Length - 8, 4));
+            // Rows given bottom to top are flipped into the same image.
+            byte[] flipped = MaskPng.Encode(new byte[] { 0, 0, 1, 0, 1, 7 }, 3, 2, bottomUp: true);
+            Assert.AreEqual(Convert.ToBase64String(png), Convert.ToBase64String(flipped));
+            Assert.Throws<ArgumentException>(delegate { MaskPng.Encode(mask, 4, 2); });
         }
 
         internal static FrameHeader SampleHeader()
