@@ -8,7 +8,8 @@ The frame is drawn into the PrimitiveRenderer's target after its occluders and b
 testing makes the order irrelevant). The body writes 1 + its fragment's main segment into the mask
 attachment; the person mask is where that is non-zero, and a joint is visible when the surface
 seen at its pixel belongs to the joint's own segments (pool.JOINT_SEGMENTS) and lies no more than
-the joint's depth below the surface (pool.BodyPool.joint_depth) in front of it. So self-occlusion
+the joint's depth below the surface (pool.BodyPool.joint_depth) in front of it, or when the pixel
+shows the bare background (a joint on the silhouette's edge: nothing covers it). So self-occlusion
 comes from the real mesh: an arm across the chest hides the thorax, the far knee hides behind the
 near leg.
 """
@@ -104,7 +105,9 @@ class HumanRenderer:
         z_surface = gl.read_depth(pixel)
         own = JOINT_SURFACE[np.arange(17), seen]
         deep_enough = z_surface >= joints_cam[:, 2] - self.bodies.joint_depth[scene.human.identity]
-        visibility = np.where(own & deep_enough, VISIBLE, OCCLUDED).astype(np.uint8)
+        # The bare background at the pixel (a joint on the silhouette, sub-pixel outside it): nothing covers it.
+        uncovered = np.isinf(z_surface)
+        visibility = np.where((own & deep_enough) | uncovered, VISIBLE, OCCLUDED).astype(np.uint8)
         visibility[~in_image(uv, scene.image_size, joints_cam[:, 2])] = OUTSIDE
         mask = np.minimum(surface, 1)
         depth = gl.read_depth_image() if self.depth else None
