@@ -53,7 +53,8 @@ class ImageView(_SampleView):
     """The image (or a grey canvas of its size) with the 2D skeleton drawn on it."""
 
     BONE_WIDTH = 1.25
-    JOINT_RADIUS = 3.0
+    joint_radius = 3.0  # px: the disc (visible) or ring (occluded) on each joint
+    canvas = QtGui.QColor(90, 90, 90)  # under the skeleton when the sample has no image
     MASK_TINT_RGBA = (255, 225, 0, 45)  # faint yellow over the person's pixels ...
     MASK_OUTLINE_RGBA = (255, 225, 0, 255)  # ... and a solid outline just outside them
 
@@ -75,6 +76,15 @@ class ImageView(_SampleView):
         scale = min(self.width() / w, self.height() / h)
         return QtCore.QRectF((self.width() - w * scale) / 2, (self.height() - h * scale) / 2, w * scale, h * scale)
 
+    def to_widget(self, pixels: np.ndarray) -> np.ndarray:
+        """Image pixel coordinates (..., 2) -> widget coordinates, where the overlay draws them.
+
+        Pixel coordinates have their origin at the image's top-left corner (docs/conventions.md).
+        """
+        rect = self.image_rect()
+        scale = rect.width() / self.sample.image_size[0]
+        return np.asarray(pixels, dtype=np.float64) * scale + np.array([rect.left(), rect.top()])
+
     def paint_sample(self, painter: QtGui.QPainter, s: ViewerSample) -> None:
         rect = self.image_rect()
         if s.image is not None:
@@ -82,18 +92,16 @@ class ImageView(_SampleView):
             qimg = QtGui.QImage(img.data, img.shape[1], img.shape[0], img.strides[0], QtGui.QImage.Format_RGB888)
             painter.drawImage(rect, qimg)
         else:
-            painter.fillRect(rect, QtGui.QColor(90, 90, 90))
+            painter.fillRect(rect, self.canvas)
         if self.show_mask and s.mask is not None:
             overlay = self.mask_overlay(s.mask)  # kept alive while Qt reads it
             qmask = QtGui.QImage(overlay.data, overlay.shape[1], overlay.shape[0], overlay.strides[0], QtGui.QImage.Format_RGBA8888)
             painter.drawImage(rect, qmask)
-        scale = rect.width() / s.image_size[0]
-        # Pixel coordinates have their origin at the image's top-left corner (docs/conventions.md).
-        to_widget = lambda p: QtCore.QPointF(rect.left() + p[0] * scale, rect.top() + p[1] * scale)  # noqa: E731
+        points = lambda pixels: [QtCore.QPointF(x, y) for x, y in self.to_widget(pixels)]  # noqa: E731
         visible = np.ones(NUM_JOINTS, dtype=bool) if s.visibility is None else s.visibility > 0
         if self.show_right and s.joints_2d_right is not None:
-            self._draw_skeleton(painter, [to_widget(p) for p in s.joints_2d_right], visible, None, dashed=True)
-        self._draw_skeleton(painter, [to_widget(p) for p in s.joints_2d], visible, s.visibility, dashed=False)
+            self._draw_skeleton(painter, points(s.joints_2d_right), visible, None, dashed=True)
+        self._draw_skeleton(painter, points(s.joints_2d), visible, s.visibility, dashed=False)
 
     def _draw_skeleton(self, painter, points, drawn, visibility, dashed: bool) -> None:
         for child, parent in BONES:
@@ -112,7 +120,7 @@ class ImageView(_SampleView):
             colour = joint_colour(j)
             painter.setPen(QtGui.QPen(colour, 1.0))
             painter.setBrush(colour if visibility is None or visibility[j] == 2 else QtCore.Qt.NoBrush)
-            painter.drawEllipse(p, self.JOINT_RADIUS, self.JOINT_RADIUS)
+            painter.drawEllipse(p, self.joint_radius, self.joint_radius)
 
 
 class SkeletonView3D(_SampleView):

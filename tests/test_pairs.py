@@ -12,7 +12,7 @@ from generator import skeleton as sk
 from generator.augment import BoneScaleConfig, mirror
 from generator.camera import in_image, orbit_camera, project_points, right_view_points, world_to_camera
 from generator.camera_sampler import CameraProfile, CameraSamplerConfig
-from generator.pairs import BLOCK_SIZE, PairAugmentConfig, PairsConfig, generate_pairs, load_pairs_config, write_pairs_file
+from generator.pairs import BLOCK_SIZE, PairAugmentConfig, PairGenerator, PairsConfig, generate_pairs, load_pairs_config, write_pairs_file
 from generator.pairs_io import Pairs, load_pairs
 from generator.pairs_summary import summarize_pairs
 from generator.poses import ClipInfo, PoseBank, load_pose_source
@@ -63,11 +63,35 @@ def test_pairs_are_valid_and_self_consistent(bundled):
     assert set(np.unique(pairs.visibility)) <= {0, 2}  # no occlusion test without rendering
     # The rejection rule: at least 90 % of the joints (16 of 17) in the image, in every sample.
     assert ((pairs.visibility > 0).sum(axis=1) >= 16).all()
-    # Bone lengths are preserved by the camera transform (up to the bone scaling's range).
-    ratio = sk.bone_lengths(j3)[:, 1:] / sk.H36M_BONE_LENGTHS_MM[1:].mean()
-    assert np.isfinite(ratio).all()
+    # Bone lengths are preserved by the camera transform, up to the bone scaling: each pair's bones
+    # are those of the bank pose it was drawn from (mirrored or not) times one height factor and
+    # one factor per bone group, within their ranges.
+    ratio = _bone_ratios(bundled, pairs, PairsConfig())
+    scale = BoneScaleConfig()
+    low, high = scale.height_range[0] * scale.group_range[0], scale.height_range[1] * scale.group_range[1]
+    assert low - 1e-4 < ratio.min() and ratio.max() < high + 1e-4
+    assert ratio.std() > 0.02  # the bodies do vary
+    for left, right in sk.LEFT_RIGHT_PAIRS:  # a left bone and its right twin scale alike
+        np.testing.assert_allclose(ratio[:, left - 1], ratio[:, right - 1], rtol=1e-4)
     assert set(np.unique(pairs.camera)) == {"h36m", "phone"}
     assert (pairs.image_size[pairs.camera == "h36m"] == [1000, 1000]).all()
+
+
+def _bone_ratios(bank: PoseBank, pairs: Pairs, config: PairsConfig, seed: int = 1) -> np.ndarray:
+    """Bone lengths (N, 16) of the first block of `pairs` (generated from `bank` with `config` and
+    `seed`) over those of the bank poses they were drawn from (rows M.. are the mirrored poses)."""
+    _, rows, _ = PairGenerator(bank, config, seed).block(0)
+    poses = bank.joints.astype(np.float64)
+    if config.augment.mirror_probability > 0:
+        poses = np.concatenate([poses, mirror(poses)])
+    n = min(len(pairs), BLOCK_SIZE)
+    return sk.bone_lengths(pairs.joints_3d[:n].astype(np.float64))[:, 1:] / sk.bone_lengths(poses[rows[:n]])[:, 1:]
+
+
+def test_the_camera_transform_keeps_every_bone_length(bundled):
+    config = PairsConfig(augment=PLAIN)
+    pairs = generate_pairs(bundled, BLOCK_SIZE, seed=1, config=config)
+    np.testing.assert_allclose(_bone_ratios(bundled, pairs, config), 1.0, atol=1e-4)
 
 
 @pytest.mark.parametrize("mirrored", [False, True])

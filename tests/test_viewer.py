@@ -6,10 +6,14 @@ import numpy as np
 import pytest
 
 from generator import camera, pairs_io
-from generator.skeleton import LEFT_JOINTS, RIGHT_JOINTS
+from generator.skeleton import BONES, NUM_JOINTS, joint_colour_rgb
 
-QtWidgets = pytest.importorskip("PySide6.QtWidgets", reason="PySide6 is an optional extra (pip install posebridge[viewer])")
-from PySide6 import QtCore  # noqa: E402
+try:
+    from PySide6 import QtCore, QtWidgets
+except ImportError as e:  # a missing extra fails the suite loudly instead of skipping the viewer
+    raise ImportError(
+        "the viewer tests need PySide6: `pip install -c constraints.txt -e '.[viewer]'` (or `make venv`, which installs the dev and viewer extras)"
+    ) from e
 
 STANDING = np.array(
     [[0, 0, 900], [-100, 0, 900], [-100, 0, 480], [-100, 0, 50], [100, 0, 900], [100, 0, 480], [100, 0, 50],
@@ -47,36 +51,94 @@ def app():
     return QtWidgets.QApplication.instance() or QtWidgets.QApplication([])
 
 
+def _rgb(image, point) -> tuple[int, int, int]:
+    """The screenshot's colour at a widget point (the pixel the point falls in)."""
+    c = image.pixelColor(int(np.floor(point[0])), int(np.floor(point[1])))
+    return c.red(), c.green(), c.blue()
+
+
+def _segment_distance(p: np.ndarray, a: np.ndarray, b: np.ndarray) -> float:
+    ab = b - a
+    t = np.clip(np.dot(p - a, ab) / max(np.dot(ab, ab), 1e-12), 0.0, 1.0)
+    return float(np.linalg.norm(p - (a + t * ab)))
+
+
+def _distance_to_skeleton(p: np.ndarray, points: np.ndarray) -> float:
+    """How far widget point p is from every joint and bone of a skeleton drawn at `points` (17, 2)."""
+    return min([float(np.linalg.norm(points - p, axis=1).min())] + [_segment_distance(p, points[c], points[q]) for c, q in BONES])
+
+
+def _clearest_pixel_in_ring(centre: np.ndarray, bone_end: np.ndarray, radius: float) -> np.ndarray:
+    """The offset from `centre` of the pixel inside a joint's ring farthest from both the ring
+    (pen 1 px) and the bone line (1.25 px) from `bone_end` to the centre."""
+    best, score = None, -np.inf
+    for dx in range(-4, 5):
+        for dy in range(-4, 5):
+            pixel = np.floor(centre) + [dx, dy]
+            middle = pixel + 0.5
+            clear = min(radius - 0.5 - np.linalg.norm(middle - centre), _segment_distance(middle, bone_end, centre) - 0.625)
+            if clear > score:
+                best, score = middle - centre, clear
+    assert score > 0.4
+    return best
+
+
+def _screenshot(app, window, index: int):
+    """Show sample `index` and grab the image view: (the sample, its joints in widget coordinates, the image)."""
+    window.slider.setValue(index)
+    app.processEvents()
+    view = window.image_view
+    image = view.grab().toImage()
+    assert (image.width(), image.height()) == (view.width(), view.height())  # one image pixel per widget pixel
+    return view.sample, view.to_widget(view.sample.joints_2d), image
+
+
 def test_window_draws_the_skeleton_where_the_pixels_say(app, pairs_file, tmp_path):
     from pyside.sources import open_source
-    from generator.skeleton import SIDE_COLOURS_RGB
     from pyside.viewer import ViewerWindow
 
     window = ViewerWindow(open_source(pairs_file))
     window.right_box.setChecked(False)
     window.show()
     app.processEvents()
-    sample = window.source.sample(0)
     view = window.image_view
-    image = view.grab().toImage()
-    rect = view.image_rect()
-    scale = rect.width() / 640
+    radius = view.joint_radius
+    canvas = view.canvas.getRgb()[:3]
+    shots = {i: _screenshot(app, window, i) for i in (0, 2)}
+    for i, (sample, points, image) in shots.items():
+        assert sample.index == i
+        np.testing.assert_allclose(points[0], [view.image_rect().left(), view.image_rect().top()] + sample.joints_2d[0] * view.image_rect().width() / 640)
+        # Each visible joint is a disc of its palette colour, centred on its keypoint (joints are
+        # drawn in order, so a joint whose disc a later one overlaps is left out).
+        checked = 0
+        for j in range(NUM_JOINTS):
+            covered = any(np.linalg.norm(points[k] - points[j]) < radius + 3 for k in range(j + 1, NUM_JOINTS))
+            if sample.visibility[j] == 2 and not covered:
+                assert _rgb(image, points[j]) == joint_colour_rgb(j), f"sample {i}, joint {j}"
+                checked += 1
+        assert checked >= 14
+        # The occluded right wrist is drawn hollow: inside its ring, off the forearm line that ends
+        # at its centre, the canvas shows, where the filled right elbow shows its colour.
+        assert sample.visibility[16] == 1
+        inside = _clearest_pixel_in_ring(points[16], points[15], radius)
+        red = np.array(joint_colour_rgb(16))
+        hollow = np.array(_rgb(image, points[16] + inside))
+        assert np.abs(hollow - canvas).max() < np.abs(hollow - red).max(), hollow
+        assert _rgb(image, points[15] + inside) == joint_colour_rgb(15)
+        assert _rgb(image, points[16] + [radius, 0]) != canvas  # the ring itself
+        # Away from the skeleton, inside the image, is the bare canvas.
+        corner = points.min(axis=0) - 20
+        assert view.image_rect().contains(QtCore.QPointF(*corner)) and _distance_to_skeleton(corner, points) > 10
+        assert _rgb(image, corner) == canvas
 
-    def colour_at(p, dx=0):
-        c = image.pixelColor(int(rect.left() + p[0] * scale) + dx, int(rect.top() + p[1] * scale))
-        return c.red(), c.green(), c.blue()
-
-    # A filled disc of the joint's side colour sits on each visible limb joint.
-    for j in (5, 6, 12):  # left knee, left foot, left elbow
-        assert colour_at(sample.joints_2d[j]) == SIDE_COLOURS_RGB["left"]
-    for j in (2, 3, 15):
-        assert colour_at(sample.joints_2d[j]) == SIDE_COLOURS_RGB["right"]
-    # The occluded right wrist is drawn hollow: beside the (vertical) forearm line, inside the ring,
-    # it shows the canvas, where the filled right elbow shows its colour.
-    red = SIDE_COLOURS_RGB["right"]
-    assert colour_at(sample.joints_2d[15], dx=2) == red
-    assert colour_at(sample.joints_2d[16], dx=2) != red
-    assert set(LEFT_JOINTS).isdisjoint(RIGHT_JOINTS)
+    # The overlay follows the sample: where sample 0 has a joint and sample 2 draws nothing near,
+    # sample 2's screenshot shows the canvas.
+    (_, first, image_0), (_, second, image_2) = shots[0], shots[2]
+    moved = [j for j in range(NUM_JOINTS) if shots[0][0].visibility[j] == 2 and _distance_to_skeleton(first[j], second) > radius + 4]
+    assert len(moved) >= 8, moved
+    for j in moved:
+        assert _rgb(image_0, first[j]) == joint_colour_rgb(j) and _rgb(image_2, first[j]) == canvas, j
+    assert image_0 != image_2
 
     out = tmp_path / "shot.png"
     assert window.grab().save(str(out)) and out.stat().st_size > 1000

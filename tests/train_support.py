@@ -46,3 +46,40 @@ def make_pairs(
         pairs.joints_2d_right = project_points(right_view_points(cam, right_baseline_mm), K).astype(np.float32)
         pairs.baseline_mm = np.float32(right_baseline_mm)
     return pairs
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now (for a process group's rendezvous)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ddp_rank(rank: int, world: int, port: int, config_json: str, run_dir: str, states_dir: str) -> None:
+    """One DDP rank of `train_run` (started by torch.multiprocessing.spawn), as torchrun would start
+    it; saves the rank's final model state to states_dir/rank{rank}.pt, so a test can compare ranks.
+
+    The trainer keeps its model to itself, so the model it builds is caught on the way out of
+    `build_model` (the real function; nothing is replaced)."""
+    import os
+    from pathlib import Path
+
+    import torch
+
+    import train.trainer as trainer
+    from train.config import TrainConfig
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    built = []
+    build_model = trainer.build_model
+
+    def keep(*args, **kw):
+        built.append(build_model(*args, **kw))
+        return built[-1]
+
+    trainer.build_model = keep
+    trainer.train_run(TrainConfig.model_validate_json(config_json), run_dir, show_progress=False)
+    torch.save(built[0].state_dict(), Path(states_dir) / f"rank{rank}.pt")

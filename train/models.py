@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+import torch.distributed as dist
+import torch.distributed.nn.functional as dist_nn
 from pydantic import BaseModel, ConfigDict, Field
 from torch import nn
 
@@ -32,6 +34,40 @@ class NetConfig(BaseModel):
     max_norm: float | None = Field(None, gt=0)  # per-unit max-norm on every Linear's weights
 
 
+class BatchNorm1d(nn.BatchNorm1d):
+    """BatchNorm1d that, in training under a process group (DDP), normalizes with the statistics of
+    the global batch, so N ranks train exactly as one process on their union would.
+
+    torch's SyncBatchNorm does this on GPUs only; this one runs on any device (gloo on CPU), on the
+    (N, C) inputs of these MLPs. Its state dict is BatchNorm1d's, and outside a process group (or
+    in eval) it is BatchNorm1d.
+    """
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        c = x.shape[1]
+        x64 = x.double()
+        # Sums over every rank's rows, in float64 so E[x^2] - E[x]^2 keeps its digits; the
+        # all-reduce carries gradients back to every rank's rows.
+        local = torch.cat([x64.sum(0), x64.square().sum(0), x64.new_tensor([x.shape[0]])])
+        total = dist_nn.all_reduce(local)
+        count = total[-1]
+        mean = total[:c] / count
+        var = (total[c : 2 * c] / count - mean.square()).clamp_min(0.0)
+        y = ((x64 - mean) * torch.rsqrt(var + self.eps)).to(x.dtype)
+        if self.affine:
+            y = y * self.weight + self.bias
+        if self.track_running_stats:
+            with torch.no_grad():
+                self.num_batches_tracked.add_(1)
+                factor = 1.0 / float(self.num_batches_tracked) if self.momentum is None else self.momentum
+                unbiased = var * count / (count - 1).clamp_min(1.0)
+                self.running_mean.lerp_(mean.to(self.running_mean.dtype), factor)
+                self.running_var.lerp_(unbiased.to(self.running_var.dtype), factor)
+        return y
+
+
 class ResidualBlock(nn.Module):
     """Two Linear -> BatchNorm -> ReLU -> Dropout layers with a skip connection around them."""
 
@@ -39,7 +75,7 @@ class ResidualBlock(nn.Module):
         super().__init__()
         layers: list[nn.Module] = []
         for _ in range(2):
-            layers += [nn.Linear(width, width), nn.BatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout)]
+            layers += [nn.Linear(width, width), BatchNorm1d(width), nn.ReLU(inplace=True), nn.Dropout(dropout)]
         self.layers = nn.Sequential(*layers)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -53,7 +89,7 @@ class MartinezMLP(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.stem = nn.Sequential(
-            nn.Linear(in_dim, cfg.width), nn.BatchNorm1d(cfg.width), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)
+            nn.Linear(in_dim, cfg.width), BatchNorm1d(cfg.width), nn.ReLU(inplace=True), nn.Dropout(cfg.dropout)
         )
         self.blocks = nn.Sequential(*(ResidualBlock(cfg.width, cfg.dropout) for _ in range(cfg.blocks)))
         self.head = nn.Linear(cfg.width, out_dim)

@@ -1,8 +1,9 @@
 """Training: the two stereo stages (separately, then end to end) or the single-view baseline.
 
 One process or many: under `torchrun --nproc_per_node=N` every rank reads a disjoint share of the
-data and gradients are averaged by DistributedDataParallel (gloo on CPU, NCCL on GPUs); rank 0
-writes the run directory. Each epoch is seeded by (seed, epoch, rank) and a checkpoint is written
+data and gradients are averaged by DistributedDataParallel (gloo on CPU, NCCL on GPUs); BatchNorm
+uses the global batch's statistics (models.BatchNorm1d), so N ranks take the steps one process
+would take on their union (tests/test_train_ddp.py). Rank 0 writes the run directory. Each epoch is seeded by (seed, epoch, rank) and a checkpoint is written
 after every epoch, so `resume` continues bit for bit where the run stopped.
 """
 
