@@ -13,7 +13,8 @@ Conventions (those of Biovision BVH as read by Blender and MotionBuilder):
 - End sites are extra nodes named "<parent>/End" (a second one under the same joint:
   "<parent>/End2", ...).
 
-Malformed input raises `BVHParseError`, whose message names the file, the line and the problem.
+Malformed input raises `BVHParseError`, whose message names the file, the line and the problem;
+so do numbers that no capture holds (beyond +-MAX_ABS_VALUE, or a Frame Time outside FRAME_TIME_RANGE).
 """
 
 from __future__ import annotations
@@ -30,6 +31,11 @@ ROTATION_AXIS = {"Xrotation": 0, "Yrotation": 1, "Zrotation": 2}
 POSITION_AXIS = {"Xposition": 0, "Yposition": 1, "Zposition": 2}
 CANONICAL_CHANNEL = {name.upper(): name for name in (*ROTATION_AXIS, *POSITION_AXIS)}  # any case is accepted
 _NUMBER = re.compile(rb"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+# No mocap number is this large (file units or degrees): 1e7 mm is 10 km, 1e7 degrees 27,778 turns.
+# Larger values are corruption, and after unit conversion they overflow float32 (1e300 did).
+MAX_ABS_VALUE = 1e7
+# A frame time outside this range (seconds) is no capture rate: 1 MHz to one frame an hour.
+FRAME_TIME_RANGE = (1e-6, 3600.0)
 
 
 class BVHParseError(ValueError):
@@ -149,6 +155,8 @@ class _Cursor:
             raise self.error(f"{what}: {tok!r} is not a{'n integer' if kind is int else ' number'}") from None
         if not np.isfinite(value):
             raise self.error(f"{what}: {tok!r} is not finite")
+        if abs(value) > MAX_ABS_VALUE:
+            raise self.error(f"{what}: {tok!r} is beyond +-{MAX_ABS_VALUE:g}, not a plausible mocap value")
         return value
 
     def error(self, problem: str, line: int | None = None) -> BVHParseError:
@@ -290,10 +298,12 @@ def parse_bvh(data: bytes | str, source: str = "<string>") -> BVHClip:
         raise cur.error(f"negative frame count {num_frames}")
     if frame_time <= 0:
         raise cur.error(f"Frame Time must be positive, found {frame_time}")
+    if not FRAME_TIME_RANGE[0] <= frame_time <= FRAME_TIME_RANGE[1]:
+        raise cur.error(f"Frame Time {frame_time:g} s lies outside {FRAME_TIME_RANGE[0]:g}..{FRAME_TIME_RANGE[1]:g} s")
     if cur.rest_of_line():
         raise cur.error("unexpected text after the Frame Time value")
     skeleton = _skeleton(b)
-    motion = _parse_motion(lines, cur.line + 1, num_frames, skeleton.num_channels, source, cur.last_line)
+    motion = _parse_motion(lines, cur.line + 1, num_frames, skeleton, source, cur.last_line)
     return BVHClip(path=source, skeleton=skeleton, motion=motion, frame_time=frame_time)
 
 
@@ -323,9 +333,10 @@ def _skeleton(b: _HierarchyBuilder) -> BVHSkeleton:
 
 
 def _parse_motion(
-    lines: list[bytes], first: int, num_frames: int, num_channels: int, source: str, last_line: int
+    lines: list[bytes], first: int, num_frames: int, skeleton: BVHSkeleton, source: str, last_line: int
 ) -> np.ndarray:
-    """Rows of the MOTION block; numbers parsed by numpy in one go."""
+    """Rows of the MOTION block; numbers parsed by numpy in one go, then checked to be plausible."""
+    num_channels = skeleton.num_channels
     body = lines[first:]
     counts = np.fromiter((len(x.split()) for x in body), dtype=np.int64, count=len(body))
     rows = np.flatnonzero(counts)  # blank lines are ignored
@@ -354,7 +365,18 @@ def _parse_motion(
         values = np.empty(0)
     if values.size != num_frames * num_channels or not np.isfinite(values).all():
         _raise_bad_number(lines, first, rows, source)
-    return values.reshape(num_frames, num_channels)
+    values = values.reshape(num_frames, num_channels)
+    absurd = np.abs(values) > MAX_ABS_VALUE
+    if absurd.any():
+        frame, col = (int(i[0]) for i in np.nonzero(absurd))
+        channel = [f"{name} {c}" for name, chans in zip(skeleton.names, skeleton.channels) for c in chans][col]
+        raise BVHParseError(
+            source,
+            first + int(rows[frame]) + 1,
+            f"frame {frame}, value {col + 1} ({channel}) is {values[frame, col]:g}, beyond +-{MAX_ABS_VALUE:g}: "
+            "not a plausible mocap value",
+        )
+    return values
 
 
 def _raise_bad_number(lines: list[bytes], first: int, rows: np.ndarray, source: str) -> None:

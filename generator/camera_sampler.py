@@ -154,6 +154,20 @@ def min_in_frame_count(config: CameraSamplerConfig, num_joints: int = NUM_JOINTS
     return next(c for c in range(num_joints + 1) if c / num_joints >= config.min_in_frame_fraction)
 
 
+class CameraRuleError(ValueError):
+    """No camera of the configured ranges meets the acceptance rule; the message names the rule."""
+
+
+def camera_rule(config: CameraSamplerConfig, num_joints: int = NUM_JOINTS) -> str:
+    """The acceptance rule in words, with the config keys that set it (for error messages)."""
+    height = config.min_camera_height_mm
+    floor = "" if height is None else f", the camera at least {height:g} mm above the lowest joint (camera.min_camera_height_mm)"
+    return (
+        f"{min_in_frame_count(config, num_joints)} of {num_joints} joints in the image "
+        f"(camera.min_in_frame_fraction = {config.min_in_frame_fraction:g}), every joint in front of the camera{floor}"
+    )
+
+
 @dataclasses.dataclass
 class CameraParams:
     """Drawn camera parameters for n samples, before they are turned into extrinsics.
@@ -313,11 +327,13 @@ def camera_above_floor(camera_z: np.ndarray, joints_z: np.ndarray, config: Camer
     return camera_z - joints_z.min(axis=joint_axis) >= config.min_camera_height_mm
 
 
-def in_frame_count(joints_world: np.ndarray, cameras: CameraBatch) -> np.ndarray:
-    """Number (N,) of joints that project inside each camera's image, in front of it."""
+def in_frame_count(joints_world: np.ndarray, cameras: CameraBatch, with_in_front: bool = False):
+    """Number (N,) of joints that project inside each camera's image, in front of it; with
+    `with_in_front`, also whether every joint is in front of the camera (N,) bool."""
     cam = world_to_camera(joints_world, cameras.R, cameras.t)
     uv = project_points(cam, cameras.K)
-    return in_image(uv, cameras.image_size, cam[..., 2]).sum(axis=-1)
+    count = in_image(uv, cameras.image_size, cam[..., 2]).sum(axis=-1)
+    return (count, (cam[..., 2] > 0).all(axis=-1)) if with_in_front else count
 
 
 def sample_cameras_for_poses(
@@ -326,8 +342,9 @@ def sample_cameras_for_poses(
     """Cameras for world poses (N, 17, 3) with the rejection rule applied.
 
     Each camera looks at its pose's pelvis, with the azimuth measured from the pose's facing.
-    Samples with fewer than `min_in_frame_count` joints in the image, or with the camera too low
-    (`camera_above_floor`), get a new camera, up to `config.max_rounds` draws in all. Returns the cameras and an `accepted` mask (N,); the caller
+    Samples with fewer than `min_in_frame_count` joints in the image, a joint at or behind the
+    camera, or the camera too low (`camera_above_floor`), get a new camera, up to
+    `config.max_rounds` draws in all. Returns the cameras and an `accepted` mask (N,); the caller
     replaces rejected poses.
     """
     joints_world = np.asarray(joints_world, dtype=np.float64)
@@ -336,7 +353,8 @@ def sample_cameras_for_poses(
 
     def ok(joints: np.ndarray, cams: CameraBatch) -> np.ndarray:
         height = camera_center(cams.R, cams.t)[:, 2]
-        return (in_frame_count(joints, cams) >= need) & camera_above_floor(height, joints[..., 2], config)
+        inside, in_front = in_frame_count(joints, cams, with_in_front=True)
+        return (inside >= need) & in_front & camera_above_floor(height, joints[..., 2], config)
 
     cams = sample_cameras(rng, joints_world[:, root], config, facing, joints_world)
     accepted = ok(joints_world, cams)

@@ -37,8 +37,10 @@ def pairs(source: str, n: int, seed: int, out: Path, config_path: Path | None, b
         config = config.model_copy(update={"camera": config.camera.with_image_size(*image_size)})
     try:
         bank = load_pose_source(source, seed=seed, exclude_subjects=exclude_subjects)
-    except (PoseSourceError, OSError, ValueError) as e:
+    except PoseSourceError as e:  # the --source argument names nothing usable
         raise click.BadParameter(str(e), param_hint="--source") from e
+    # A clip that cannot be read (BVHParseError, DeepMimicFormatError, ...) or a camera rule no camera
+    # meets (CameraRuleError) reaches posebridge's one-line error handler with its own message.
     console.print(f"[bold]{source}[/]: {len(bank):,} poses from {len(bank.clips)} clips")
 
     start = time.perf_counter()

@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import itertools
 import json
 from pathlib import Path
 
 import numpy as np
 
+from generator.bvh import MAX_ABS_VALUE
 from generator.mocap import DATA_DIR, DEFAULT_FPS, SkeletonProfile, compile_name_map, nodes_to_world, units_to_mm
 
 CHARACTER_PATH = DATA_DIR / "deepmimic" / "characters" / "humanoid3d.txt"
@@ -29,6 +31,13 @@ REQUIRED_JOINTS = (
     "root", "chest", "neck", "right_hip", "right_knee", "right_ankle", "right_shoulder", "right_elbow", "right_wrist",
     "left_hip", "left_knee", "left_ankle", "left_shoulder", "left_elbow", "left_wrist",
 )  # fmt: skip
+
+
+# Bounds of plausible values (larger ones are corruption): the root within 10 km (1e7 mm, as for
+# BVH), angles and quaternion components within MAX_ABS_VALUE, a clip at most an hour long (the
+# resampled frames of a longer one would not fit in memory).
+MAX_ROOT_M = MAX_ABS_VALUE / 1000.0
+MAX_DURATION_S = 3600.0
 
 
 class DeepMimicFormatError(ValueError):
@@ -149,6 +158,8 @@ def read_deepmimic(path: str | Path, character: Character | None = None) -> Deep
         raise DeepMimicFormatError(f"{path}: not UTF-8 text: {e.reason} at byte {e.start}") from None
     except json.JSONDecodeError as e:
         raise DeepMimicFormatError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (ValueError, RecursionError) as e:  # an integer of over 4300 digits, nesting too deep
+        raise DeepMimicFormatError(f"{path}: not readable JSON: {e}") from None
     if not isinstance(data, dict) or "Frames" not in data:
         raise DeepMimicFormatError(f"{path}: not a DeepMimic clip: expected a JSON object with a \"Frames\" list")
     frames = data["Frames"]
@@ -162,15 +173,21 @@ def read_deepmimic(path: str | Path, character: Character | None = None) -> Deep
         if len(frame) != width:
             raise DeepMimicFormatError(f"{path}: frame {i} has {len(frame)} values, expected {width} for {character.path}")
     try:
-        values = np.asarray(frames, dtype=np.float64)
-    except (TypeError, ValueError):  # a string, list or null among the numbers
+        numbers = set(map(type, itertools.chain.from_iterable(frames))) <= {int, float}  # no string, bool, null, list
+        values = np.asarray(frames, dtype=np.float64) if numbers else None
+    except OverflowError:  # an integer beyond float64
         values = None
-    has_bool = (b"true" in raw or b"false" in raw) and any(type(v) is bool for f in frames for v in f)
-    if values is None or has_bool or not np.isfinite(values).all():
+    if values is None or not np.isfinite(values).all():
         for i, frame in enumerate(frames):  # slow path, only on error: find the culprit
             for j, v in enumerate(frame):
-                if type(v) not in (int, float) or not np.isfinite(v):
-                    raise DeepMimicFormatError(f"{path}: frame {i}, value {j} ({fields[j]}) is {v!r}, not a finite number")
+                if type(v) not in (int, float) or not abs(v) <= 1e308:  # NaN compares False
+                    raise DeepMimicFormatError(f"{path}: frame {i}, value {j} ({fields[j]}) is {v!r:.40}, not a finite number")
+    limits = np.full(width, MAX_ABS_VALUE)
+    limits[1:4] = MAX_ROOT_M
+    absurd = np.abs(values) > limits
+    if absurd.any():
+        i, j = (int(x[0]) for x in np.nonzero(absurd))
+        raise DeepMimicFormatError(f"{path}: frame {i}, value {j} ({fields[j]}) is {values[i, j]:g}, beyond +-{limits[j]:g}: not a plausible value")
     dt = values[:, 0]
     if np.any(dt < 0):
         i = int(np.flatnonzero(dt < 0)[0])
@@ -178,6 +195,8 @@ def read_deepmimic(path: str | Path, character: Character | None = None) -> Deep
     times = np.concatenate([[0.0], np.cumsum(dt[:-1])])
     if len(frames) > 1 and times[-1] <= 0:
         raise DeepMimicFormatError(f"{path}: all dt are 0: the clip has no duration")
+    if times[-1] > MAX_DURATION_S:
+        raise DeepMimicFormatError(f"{path}: the dt add up to {times[-1]:g} s, longer than any clip ({MAX_DURATION_S:g} s)")
     quats = np.zeros((len(frames), len(character.names), 4))
     quats[..., 0] = 1.0
     quats[:, 0] = values[:, 4:8]

@@ -348,7 +348,7 @@ def compile_name_map(
         floor_entries = [names[d] for d in sorted({d for j in feet for d in _descendants(parents, j)})]
     floor_weights, floor_local = rows(floor_entries, [f"floor point {i}" for i in range(len(floor_entries))])
     if problems:
-        raise NameMapError(f"{source}: name map {profile.name!r} does not fit this skeleton:\n  " + "\n  ".join(problems))
+        raise NameMapError(f"{source}: name map {profile.name!r} does not fit this skeleton: " + "; ".join(problems))
     nodes = set(np.flatnonzero(weights.any(axis=0)).tolist()) | {n for _, n, _ in local}
     nodes |= set(np.flatnonzero(floor_weights.any(axis=0)).tolist()) | {n for _, n, _ in floor_local}
     return CompiledMap(weights, local, floor_weights, floor_local, tuple(sorted(nodes)))

@@ -40,7 +40,16 @@ from .camera import (
     transform_components,
 )
 from .config_file import load_config
-from .camera_sampler import CameraSamplerConfig, CameraTables, camera_above_floor, draw_camera_params, frame_subjects, min_in_frame_count
+from .camera_sampler import (
+    CameraRuleError,
+    CameraSamplerConfig,
+    CameraTables,
+    camera_above_floor,
+    camera_rule,
+    draw_camera_params,
+    frame_subjects,
+    min_in_frame_count,
+)
 from .pairs_io import VISIBILITY_VISIBLE, Pairs, PairsWriter
 from .poses import PoseBank
 from .skeleton import NUM_JOINTS, ROOT, bones_from_joints, facing_yaw, joints_from_bones
@@ -208,7 +217,8 @@ class PairGenerator:
 
     def _accepted(self, views: "_Views") -> np.ndarray:
         count = np.add.reduce(views.inside.view(np.uint8), axis=0, dtype=np.uint8)
-        return (count >= self.need) & views.above_floor
+        in_front = np.logical_and.reduce(views.joints_3d[:, 2] > 0, axis=0)  # pairs v1 holds no joint behind the camera
+        return (count >= self.need) & in_front & views.above_floor
 
     def block(self, index: int) -> tuple["_Views", np.ndarray, PairStats]:
         """Block `index` of the stream: its views (every sample accepted), bank rows (M.. = mirrored), stats."""
@@ -218,7 +228,7 @@ class PairGenerator:
         views = self._view(rng, joints, facing)
         stats = PairStats(samples=n, camera_draws=n, pose_draws=n)
         todo = np.flatnonzero(~self._accepted(views))
-        for _ in range(_MAX_POSE_ROUNDS):
+        for pose_round in range(_MAX_POSE_ROUNDS):
             for _ in range(self.config.camera.max_rounds - 1):
                 if todo.size == 0:
                     return views, rows, stats
@@ -228,6 +238,8 @@ class PairGenerator:
                 todo = todo[~self._accepted(redraw)]
             if todo.size == 0:
                 return views, rows, stats
+            if pose_round == 0 and todo.size == n:  # not one of n x max_rounds cameras met the rule
+                raise self._rule_error(index, n, stats.camera_draws)
             # Still rejected after max_rounds cameras: replace the pose.
             new_joints, rows[todo], facing[todo] = self._draw_poses(rng, todo.size)
             joints[:, :, todo] = new_joints
@@ -238,12 +250,13 @@ class PairGenerator:
             todo = todo[~self._accepted(redraw)]
         if todo.size == 0:
             return views, rows, stats
-        raise RuntimeError(
-            f"block {index}: {todo.size} of {n} samples found no accepted camera after {_MAX_POSE_ROUNDS} pose "
-            f"replacements of {self.config.camera.max_rounds} cameras each: the camera ranges cannot put "
-            f"{self.need} of {NUM_JOINTS} joints of these poses in the image with the camera at least "
-            f"{self.config.camera.min_camera_height_mm} mm above the lowest joint (lower "
-            f"camera.min_in_frame_fraction or camera.min_camera_height_mm, or widen the ranges)"
+        raise self._rule_error(index, todo.size, stats.camera_draws)
+
+    def _rule_error(self, index: int, failed: int, draws: int) -> CameraRuleError:
+        return CameraRuleError(
+            f"camera rule cannot be met: {camera_rule(self.config.camera)}; {failed:,} of {BLOCK_SIZE:,} samples of "
+            f"block {index} found no camera meeting it in {draws:,} draws. Lower camera.min_in_frame_fraction or camera.min_camera_height_mm, or widen "
+            "the camera ranges (distance, field of view)"
         )
 
     def fill(self, out: Pairs, start: int = 0, strings: bool | None = None) -> PairStats:

@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .camera import is_pinhole
-from .skeleton import NUM_JOINTS, SKELETON_NAME
+from .camera import is_pinhole, project_points, right_view_points
+from .skeleton import H36M_BONE_LENGTHS_MM, JOINT_NAMES, NUM_JOINTS, SKELETON_NAME, bone_lengths
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,21 @@ VISIBILITY_OUTSIDE, VISIBILITY_OCCLUDED, VISIBILITY_VISIBLE = 0, 1, 2
 
 # Finite-value checks walk big (memory-mapped) arrays in blocks of this many samples.
 _CHECK_BLOCK = 1 << 18
+# The unit and axis checks look at this many samples, evenly spaced (the same ones every time).
+PLAUSIBILITY_SAMPLES = 2048
+# Bone lengths over Human3.6M's (median over bones and samples) outside this range are not millimetres.
+BONE_SCALE_RANGE = (0.3, 10.0)
+# 2D whose every coordinate lies within +-this, with images larger than NORMALIZED_MIN_SIZE px, is normalized.
+NORMALIZED_LIMIT = 1.5
+NORMALIZED_MIN_SIZE = 16
+# A reprojection gap that shrinks below this fraction of itself under a remapping of the 2D
+# (x <-> y, or y flipped) says the remapping undoes the user's mistake; gaps below AXIS_GAP_MIN_PX
+# are a match already.
+AXIS_GAP_RATIO = 0.25
+AXIS_GAP_MIN_PX = 5.0
+# A median gap above this is reported (detected 2D, not the projection of the 3D).
+REPORT_GAP_PX = 0.5
+_gap_reported: set[str] = set()
 
 
 class PairsFormatError(ValueError):
@@ -135,7 +150,8 @@ def _fail(source: str, key: str, problem: str) -> PairsFormatError:
     return PairsFormatError(f"{source}: key '{key}': {problem}")
 
 
-def _check_finite(source: str, key: str, a: np.ndarray) -> None:
+def _check_finite(source: str, key: str, a: np.ndarray, depth: bool = False) -> None:
+    """NaN/inf anywhere, and with depth=True a joint at or behind the camera (z <= 0), block by block."""
     n = a.shape[0] if a.ndim else 1
     flat = a.reshape(n, int(np.prod(a.shape[1:], dtype=np.int64)))
     for start in range(0, n, _CHECK_BLOCK):
@@ -149,6 +165,19 @@ def _check_finite(source: str, key: str, a: np.ndarray) -> None:
                 f"holds NaN or infinite values (first at sample {start + bad_rows[0]}, "
                 f"{int((~ok).sum())}+ values); mark missing joints with visibility 0 and a finite placeholder",
             )
+        if depth:
+            z = block.reshape(len(block), NUM_JOINTS, 3)[..., 2]
+            behind = z <= 0
+            if behind.any():
+                row, joint = (int(i[0]) for i in np.nonzero(behind))
+                count = int(behind.sum())
+                raise _fail(
+                    source,
+                    key,
+                    f"sample {start + row}, joint {joint} ({JOINT_NAMES[joint]}) is at z = {z[row, joint]:g} mm, at or behind "
+                    f"the camera ({count}{'+' if start + len(block) < n else ''} joints are); pairs v1 holds absolute 3D in "
+                    "the OpenCV camera frame (z forward, > 0): root-relative joints, or a z axis pointing backwards?",
+                )
 
 
 def _as_float32(source: str, key: str, a: np.ndarray) -> np.ndarray:
@@ -251,8 +280,108 @@ def validate_pairs(arrays: Mapping[str, np.ndarray], source: str = "<arrays>") -
 
     for key in ("joints_2d", "joints_3d", "joints_2d_right"):
         if fields.get(key) is not None:
-            _check_finite(source, key, fields[key])
-    return Pairs(**fields)
+            _check_finite(source, key, fields[key], depth=key == "joints_3d")
+    pairs = Pairs(**fields)
+    check_units_and_axes(pairs, source)
+    return pairs
+
+
+# ------------------------------------------------------------------------------------------------
+# units and axes: the mistakes users make when they write pairs files themselves
+
+
+def plausibility_rows(n: int, m: int = PLAUSIBILITY_SAMPLES) -> np.ndarray:
+    """`m` evenly spaced sample indices of `n` (all of them when n <= m): cheap on memory maps, deterministic."""
+    return np.unique(np.linspace(0, n - 1, min(n, m)).round().astype(np.int64)) if n else np.zeros(0, np.int64)
+
+
+def _median_gap(uv: np.ndarray, proj: np.ndarray, mask: np.ndarray) -> float:
+    """Median over the masked joints of |uv - proj| in pixels (inf when nothing is masked in)."""
+    d = np.linalg.norm(uv - proj, axis=-1)[mask]
+    return float(np.median(d)) if d.size else float("inf")
+
+
+def _check_2d_axes(
+    source: str, key: str, uv: np.ndarray, proj: np.ndarray, size: np.ndarray, mask: np.ndarray, view: str = "the projection of joints_3d through K"
+) -> float:
+    """Refuse 2D that is normalized, has x and y swapped, or has y pointing up; return the median gap."""
+    shown = uv[mask]
+    if shown.size and np.abs(shown).max() <= NORMALIZED_LIMIT and size.min() >= NORMALIZED_MIN_SIZE:
+        w, h = (int(v) for v in size[0])
+        raise _fail(
+            source,
+            key,
+            f"every coordinate lies within [-{NORMALIZED_LIMIT}, {NORMALIZED_LIMIT}] while the images are {w}x{h} px: "
+            "the 2D looks normalized ([-1, 1] or [0, 1]); pairs v1 stores pixels (u = (x + 1) W / 2, v = (y + 1) H / 2 for [-1, 1])",
+        )
+    gap = _median_gap(uv, proj, mask)
+    if not AXIS_GAP_MIN_PX < gap < np.inf:  # a match already, or no joint to compare
+        return gap
+    remaps = {
+        "x and y are swapped (columns [y, x]); pairs v1 stores [u, v] = [column, row]": uv[..., ::-1],
+        "y points up (v measured from the bottom); pairs v1 measures v down from the top edge": np.stack(
+            [uv[..., 0], size[:, None, 1] - uv[..., 1]], axis=-1
+        ),
+    }
+    for cause, remapped in remaps.items():
+        fixed = _median_gap(remapped, proj, mask)
+        if fixed < AXIS_GAP_RATIO * gap:
+            raise _fail(
+                source,
+                key,
+                f"lies a median {gap:.1f} px from {view}, and {fixed:.1f} px once remapped: {cause}",
+            )
+    return gap
+
+
+def check_units_and_axes(pairs: Pairs, source: str = "<arrays>") -> float:
+    """Refuse the unit and axis mistakes people make when they write pairs files, on a fixed
+    subset of samples (`plausibility_rows`): 3D not in millimetres (bone lengths against
+    Human3.6M's), 2D normalized instead of in pixels, 2D with x and y swapped or y pointing up
+    (a reprojection gap that vanishes once remapped). 2D that merely differs from the projection
+    of the 3D (detections paired with ground truth) is accepted: the median gap (px, over the
+    joints with visibility > 0; inf when there are none) is returned, and logged once per source
+    when above REPORT_GAP_PX.
+    """
+    rows = plausibility_rows(len(pairs))
+    if rows.size == 0:
+        return 0.0
+    j3 = np.asarray(pairs.joints_3d[rows], dtype=np.float64)
+    bones = bone_lengths(j3)[:, 1:] / H36M_BONE_LENGTHS_MM[1:]
+    scale = float(np.median(bones))
+    low, high = BONE_SCALE_RANGE
+    if not low <= scale <= high:
+        leg = float(np.median(bone_lengths(j3)[:, [2, 5]]))
+        units = {"metres": 1e-3, "centimetres": 0.1, "inches": 1 / 25.4}
+        guess = min(units, key=lambda u: abs(np.log(max(scale, 1e-12) / units[u])))
+        if scale < 1e-6:
+            cause = "the joints collapse to a point; this is not a pose"
+        elif scale < low:
+            cause = f"3D looks like {guess}; pairs v1 stores millimetres (multiply by {1 / units[guess]:g})"
+        else:
+            cause = "3D is not in millimetres"
+        raise _fail(
+            source,
+            "joints_3d",
+            f"bones are {scale:.3g} times Human3.6M's in millimetres (median thigh {leg:.3g}, a person's is ~440 mm): {cause}",
+        )
+    K = np.asarray(pairs.K_per_sample()[rows], dtype=np.float64)
+    size = np.asarray(pairs.image_size_per_sample()[rows])
+    mask = np.ones(j3.shape[:2], bool) if pairs.visibility is None else np.asarray(pairs.visibility[rows]) > 0
+    gap = _check_2d_axes(source, "joints_2d", np.asarray(pairs.joints_2d[rows], dtype=np.float64), project_points(j3, K), size, mask)
+    if pairs.joints_2d_right is not None:
+        b = np.asarray(pairs.baseline_per_sample()[rows], dtype=np.float64)
+        proj_right = project_points(right_view_points(j3, b), K)
+        right = np.asarray(pairs.joints_2d_right[rows], dtype=np.float64)
+        _check_2d_axes(source, "joints_2d_right", right, proj_right, size, mask, "the right view's projection of joints_3d")
+    if REPORT_GAP_PX < gap < np.inf and source not in _gap_reported:
+        _gap_reported.add(source)
+        log.warning(
+            "%s: joints_2d lies a median %.1f px from the projection of joints_3d through K (detected 2D?); accepted",
+            source,
+            gap,
+        )
+    return gap
 
 
 # ------------------------------------------------------------------------------------------------
@@ -293,6 +422,8 @@ def _npz_member_memmap(path: Path, zf: zipfile.ZipFile, info: zipfile.ZipInfo) -
 def read_pairs_arrays(path: str | os.PathLike, mmap: bool = False) -> dict[str, np.ndarray]:
     """The raw arrays of an .npz (no validation). With mmap=True, stored members are memory-mapped."""
     path = Path(path)
+    if path.is_dir():
+        raise FileNotFoundError(f"{path}: a folder, not a pairs .npz file")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such pairs file")
     try:
@@ -315,10 +446,10 @@ def read_pairs_arrays(path: str | os.PathLike, mmap: bool = False) -> dict[str, 
                         raise _fail(str(path), key, "holds Python objects (pickled); store strings as a unicode array") from e
                     raise _fail(str(path), key, f"is not a readable .npy member ({e})") from e
         return out
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as e:
-        if isinstance(e, PairsFormatError):
-            raise
-        raise PairsFormatError(f"{path}: not a readable .npz archive ({type(e).__name__}: {e})") from e
+    except PairsFormatError:
+        raise
+    except Exception as e:  # noqa: BLE001 - damaged bytes surface from zipfile, tokenize, ast, numpy in many types
+        raise PairsFormatError(f"{path}: not a readable .npz archive ({type(e).__name__}: {str(e)[:200]})") from e
 
 
 def load_pairs(path: str | os.PathLike, mmap: bool = False) -> Pairs:

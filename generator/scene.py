@@ -22,7 +22,7 @@ from .body.rig import BodyPose, pose_body, posed_joints
 from .body.sampling import PATTERNS, Clothing, HumanConfig, pick
 from .augment import BoneScaleConfig, mirror, sample_bone_scales, scale_bones
 from .camera import DEFAULT_BASELINE_MM, camera_center, in_image, project_points, right_view_points, world_to_camera
-from .camera_sampler import CROP_PROFILE, H36M_PROFILE, PHONE_PROFILE, CameraSamplerConfig, sample_cameras_for_poses
+from .camera_sampler import CROP_PROFILE, H36M_PROFILE, PHONE_PROFILE, CameraRuleError, CameraSamplerConfig, camera_rule, sample_cameras_for_poses
 from .deepmimic import quat_to_matrix
 from .poses import PRIOR, PoseBank
 from .skeleton import JOINT_INDEX, ROOT
@@ -512,9 +512,9 @@ def sample_scene(config: SceneConfig, bank: PoseBank, seed: int, frame_id: int) 
         if accepted[0]:
             break
     else:
-        raise RuntimeError(
-            f"frame {frame_id}: no pose out of {config.pose_attempts} could be framed by the camera sampler "
-            f"(min_in_frame_fraction={cam_config.min_in_frame_fraction}); loosen the camera ranges"
+        raise CameraRuleError(
+            f"frame {frame_id}: no pose out of {config.pose_attempts} could be framed by the camera sampler under its "
+            f"rule ({camera_rule(cam_config)}); loosen the camera ranges"
         )
     K, R, t = cams.K[0], cams.R[0], cams.t[0]
     camera_pos = camera_center(R, t)

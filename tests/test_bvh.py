@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -149,6 +150,10 @@ MALFORMED = {
     "glued numbers": (_with_line(24, "1 2 3 0 0 0 0 0 0 0 0 0.0.5"), 24, "'0.0.5' is not a finite number"),
     "text after Frame Time": (_with_line(23, "Frame Time: 0.5 1 2"), 23, "after the Frame Time"),
     "python-only number syntax": (_with_line(25, "1 2 3 90 0 1_0 0 90 0 0 0 0"), 25, "'1_0' is not a finite number"),
+    "absurd position": (_with_line(24, "1e300 2 3 0 0 0 0 0 0 0 0 0"), 24, "frame 0, value 1 (root Xposition) is 1e+300, beyond +-1e+07"),
+    "absurd angle": (_with_line(26, "0 0 0 0 0 0 90 90 0 0 0 -2e7"), 26, "frame 2, value 12 (b Yrotation) is -2e+07"),
+    "absurd offset": (_with_line(12, "      OFFSET 5 1e300 0"), 12, "OFFSET y of 'b': '1e300' is beyond +-1e+07"),
+    "absurd Frame Time": (_with_line(23, "Frame Time: 1e-300"), 23, "Frame Time 1e-300 s lies outside"),
 }
 
 
@@ -211,3 +216,22 @@ def test_fuzzed_real_file_raises_only_bvh_parse_errors(op, at, span, junk):
     assert clip.motion.shape == (clip.num_frames, clip.skeleton.num_channels)
     pos, _ = forward_kinematics(clip.skeleton, clip.motion)
     assert np.isfinite(pos).all()
+
+
+@pytest.mark.parametrize("frame", [0, 40])
+def test_absurd_values_in_a_real_clip_name_file_and_line_and_drop_nothing(tmp_path, frame):
+    """1e300 once overflowed float32 with warnings only, and the frame was silently dropped."""
+    from generator.mocap import load_clip
+
+    lines = (DATA_DIR / "cmu_walks" / "07_01.bvh").read_bytes().split(b"\n")
+    start = next(k for k, x in enumerate(lines) if x.startswith(b"Frame Time")) + 1
+    row = lines[start + frame].split()
+    row[0] = b"1e300"
+    lines[start + frame] = b" ".join(row)
+    path = tmp_path / "07_01.bvh"
+    path.write_bytes(b"\n".join(lines))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no overflow warning on the way
+        with pytest.raises(BVHParseError) as err:
+            load_clip(path)
+    assert err.value.line == start + frame + 1 and str(err.value).startswith(f"{path}:{start + frame + 1}: frame {frame}, value 1 (Hips Xposition)")

@@ -160,5 +160,5 @@ def test_pair_generator_honours_the_floor_rule():
     poses = sample_prior_poses(np.random.default_rng(1), 64)
     bank = PoseBank(poses, np.zeros(64, np.int32), np.arange(64, dtype=np.int32), [ClipInfo("p", "p", "p", "prior", 0)])
     camera = cs.CameraSamplerConfig(min_camera_height_mm=1e6, max_rounds=2)
-    with pytest.raises(RuntimeError, match="no accepted camera"):
+    with pytest.raises(cs.CameraRuleError, match="camera at least 1e[+]06 mm above the lowest joint"):
         generate_pairs(bank, 10, 0, PairsConfig(camera=camera))

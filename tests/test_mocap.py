@@ -249,7 +249,7 @@ def test_bad_name_map_files(tmp_path):
     import yaml
 
     path.write_text(yaml.safe_dump({**STICK_MAP, "RWrist": None}))  # `RWrist: null` is not a mapping
-    with pytest.raises(NameMapError, match=r"map.yaml' does not fit this skeleton:\n  unmapped h36m17 joints: \['RWrist'\]"):
+    with pytest.raises(NameMapError, match=r"map.yaml' does not fit this skeleton: unmapped h36m17 joints: \['RWrist'\]"):
         load_clip(_stick(tmp_path), name_map=path, units="cm", up_axis="y")
 
 
@@ -457,6 +457,10 @@ def test_vendored_deepmimic_clip_resampled_to_30fps():
         (json.dumps({"Frames": [_dm_frame(-0.1, 0, 0), _dm_frame(0, 0, 0)]}), "frame 0 has a negative dt"),
         (json.dumps({"Frames": [_dm_frame(0.1, 0, 0)[:4] + [0, 0, 0, 0] + _dm_frame(0, 0, 0)[8:]]}),
          "frame 0: the quaternion of 'root' is zero"),
+        (json.dumps({"Frames": [_dm_frame(0.1, 0, 0), _dm_frame(0, 1e300, 0)]}), "frame 1, value 1 (root x) is 1e+300, beyond +-10000"),
+        (json.dumps({"Frames": [_dm_frame(0.1, 0, 0)[:30] + [-3e7] + _dm_frame(0, 0, 0)[31:]]}), "value 30 (left_hip qw) is -3e+07, beyond +-1e+07"),
+        (json.dumps({"Frames": [_dm_frame(1e6, 0, 0), _dm_frame(0, 0, 0)]}), "the dt add up to 1e+06 s, longer than any clip"),
+        ('{"Frames": [[1e999' + ", 0" * 43 + "]]}", "frame 0, value 0 (dt) is inf"),
     ],
 )  # fmt: skip
 def test_malformed_deepmimic_clips_name_file_and_problem(tmp_path, content, message):

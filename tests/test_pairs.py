@@ -11,7 +11,7 @@ import pytest
 from generator import skeleton as sk
 from generator.augment import BoneScaleConfig, mirror
 from generator.camera import in_image, orbit_camera, project_points, right_view_points, world_to_camera
-from generator.camera_sampler import CameraProfile, CameraSamplerConfig
+from generator.camera_sampler import CameraProfile, CameraRuleError, CameraSamplerConfig
 from generator.pairs import BLOCK_SIZE, PairAugmentConfig, PairGenerator, PairsConfig, generate_pairs, load_pairs_config, write_pairs_file
 from generator.pairs_io import Pairs, load_pairs
 from generator.pairs_summary import summarize_pairs
@@ -182,7 +182,7 @@ def test_memory_stays_bounded_by_the_chunk_not_the_output(bundled, tmp_path):
 def test_poses_no_camera_can_frame_raise_a_clear_error():
     tight = CameraProfile(name="tight", distance_mm=(400, 400), elevation_deg=(0, 0), fov_deg=(30, 30), image_sizes=[(64, 64)])
     config = PairsConfig(camera=CameraSamplerConfig(profiles=[tight], min_in_frame_fraction=1.0, max_rounds=1), augment=PLAIN)
-    with pytest.raises(RuntimeError, match="cannot put 17 of 17 joints"):
+    with pytest.raises(CameraRuleError, match=r"camera rule cannot be met: 17 of 17 joints in the image \(camera.min_in_frame_fraction = 1\)"):
         generate_pairs(_bank(("one", _standing_pose())), 10, seed=0, config=config)
 
 

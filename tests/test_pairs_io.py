@@ -8,16 +8,36 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from generator.pairs_io import PairsFormatError, PairsWriter, load_pairs, read_pairs_arrays, save_pairs, validate_pairs
+from generator.pairs_io import (
+    PLAUSIBILITY_SAMPLES,
+    PairsFormatError,
+    PairsWriter,
+    check_units_and_axes,
+    load_pairs,
+    plausibility_rows,
+    read_pairs_arrays,
+    save_pairs,
+    validate_pairs,
+)
+from generator.prior import sample_prior_poses
+
+
+def _poses(rng: np.random.Generator, n: int) -> np.ndarray:
+    """n prior poses (mm) moved from the world (z up) into a camera frame, 3-4 m in front of it."""
+    world = sample_prior_poses(rng, n)
+    cam = np.stack([world[..., 0], 900.0 - world[..., 2], world[..., 1]], axis=-1)
+    cam[..., 2] += rng.uniform(3000, 4000, (n, 1))
+    return cam.astype(np.float32)
 
 
 def _arrays(n: int = 6, shared: bool = False) -> dict[str, np.ndarray]:
+    """Real poses in mm; the 2D is random, unrelated to the 3D, as detections can be."""
     rng = np.random.default_rng(n)
     K = np.array([[1000.0, 0.0, 320.0], [0.0, 1000.0, 240.0], [0.0, 0.0, 1.0]], dtype=np.float32)
     size = np.array([640, 480], dtype=np.int32)
     return {
         "joints_2d": rng.uniform(0, 480, (n, 17, 2)).astype(np.float32),
-        "joints_3d": rng.uniform(500, 4000, (n, 17, 3)).astype(np.float32),
+        "joints_3d": _poses(rng, n),
         "K": K if shared else np.repeat(K[None], n, axis=0),
         "image_size": size if shared else np.repeat(size[None], n, axis=0),
         "visibility": rng.integers(0, 3, (n, 17)).astype(np.uint8),
@@ -219,7 +239,7 @@ def test_writer_rejects_bad_writes_by_key(tmp_path):
         w.allocate("camera", "U2")
         with pytest.raises(ValueError, match="camera: strings of <U9 do not fit"):
             w.write(0, {"camera": np.array(["long name"] * 4)})
-        w.write(0, {"camera": np.array(["ab"] * 4), "joints_3d": np.ones((4, 17, 3)), "K": np.eye(3), "image_size": [2, 2]})
+        w.write(0, {"camera": np.array(["ab"] * 4), "joints_3d": _arrays(4)["joints_3d"], "K": np.eye(3), "image_size": [2, 2]})
     assert load_pairs(tmp_path / "out.npz").camera.tolist() == ["ab"] * 4
 
 
@@ -236,12 +256,7 @@ def test_writer_errors_leave_no_file_behind(tmp_path):
 
 
 def test_save_pairs_stores_extra_per_sample_keys_and_rejects_bad_ones(tmp_path):
-    arrays = {
-        "joints_2d": np.zeros((3, 17, 2), np.float32),
-        "joints_3d": np.full((3, 17, 3), 1000.0, np.float32),
-        "K": np.eye(3, dtype=np.float32),
-        "image_size": np.array([64, 48], np.int32),
-    }
+    arrays = {k: v for k, v in _arrays(3).items() if k in ("joints_2d", "joints_3d", "K", "image_size")}
     path = save_pairs(tmp_path / "x.npz", arrays, extra={"frame_id": np.array([7, 8, 9])})
     assert np.array_equal(read_pairs_arrays(path)["frame_id"], [7, 8, 9])
     assert len(load_pairs(path)) == 3
@@ -249,3 +264,90 @@ def test_save_pairs_stores_extra_per_sample_keys_and_rejects_bad_ones(tmp_path):
         save_pairs(tmp_path / "y.npz", arrays, extra={"frame_id": np.arange(2)})
     with pytest.raises(ValueError, match="extra key 'visibility'"):
         save_pairs(tmp_path / "z.npz", arrays, extra={"visibility": np.zeros((3, 17), np.uint8)})
+
+
+# ------------------------------------------------------------------------------------------------
+# What the numbers mean: depth, units and axes (issue 10)
+
+
+def _projected(n: int = 300) -> dict[str, np.ndarray]:
+    """Synthetic pairs: 2D (both views) the exact projection of real poses, visibility everywhere."""
+    from train_support import make_pairs
+
+    return make_pairs(np.random.default_rng(11), n, right_baseline_mm=500.0).arrays()
+
+
+def _swap(a: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(a[..., ::-1])
+
+
+MEANING = {
+    # name: (change to the arrays, key, words of the message)
+    "every z negated": (lambda a: {"joints_3d": a["joints_3d"] * np.float32([1, 1, -1])}, "joints_3d", "sample 0, joint 0 (Hip) is at z = -"),
+    "root-relative 3D": (lambda a: {"joints_3d": a["joints_3d"] - a["joints_3d"][:, :1]}, "joints_3d", "sample 0, joint 0 (Hip) is at z = 0 mm"),
+    "one foot behind the camera": (
+        lambda a: {"joints_3d": np.where((np.arange(len(a["joints_3d"]))[:, None, None] == 7) & (np.arange(17)[:, None] == 3) & (np.arange(3) == 2), -5.0, a["joints_3d"]).astype(np.float32)},
+        "joints_3d",
+        "sample 7, joint 3 (RFoot) is at z = -5 mm",
+    ),
+    "3D in metres": (lambda a: {"joints_3d": a["joints_3d"] / 1000}, "joints_3d", "looks like metres; pairs v1 stores millimetres (multiply by 1000)"),
+    "3D in centimetres": (lambda a: {"joints_3d": a["joints_3d"] / 10}, "joints_3d", "looks like centimetres"),
+    "2D x and y swapped": (lambda a: {"joints_2d": _swap(a["joints_2d"])}, "joints_2d", "x and y are swapped"),
+    "right view x and y swapped": (lambda a: {"joints_2d_right": _swap(a["joints_2d_right"])}, "joints_2d_right", "x and y are swapped"),
+    "2D with y up": (
+        lambda a: {"joints_2d": np.stack([a["joints_2d"][..., 0], a["image_size"][:, None, 1] - a["joints_2d"][..., 1]], -1).astype(np.float32)},
+        "joints_2d",
+        "y points up",
+    ),
+    "2D normalized to [-1, 1]": (lambda a: {"joints_2d": (a["joints_2d"] / a["image_size"][:, None] * 2 - 1).astype(np.float32)}, "joints_2d", "looks normalized"),
+    "2D normalized to [0, 1]": (lambda a: {"joints_2d": (a["joints_2d"] / a["image_size"][:, None]).astype(np.float32)}, "joints_2d", "looks normalized"),
+    "detections with swapped axes": (
+        lambda a: {"joints_2d": _swap(a["joints_2d"] + np.random.default_rng(3).normal(0, 15, a["joints_2d"].shape)).astype(np.float32)},
+        "joints_2d",
+        "x and y are swapped",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(MEANING))
+def test_meaning_mistakes_are_refused_naming_the_key_and_cause(tmp_path, name):
+    change, key, words = MEANING[name]
+    arrays = _projected()
+    arrays.update(change(arrays))
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    for mmap in (False, True):
+        with pytest.raises(PairsFormatError) as err:
+            load_pairs(path, mmap=mmap)
+        assert str(err.value).startswith(f"{path}: key '{key}': "), str(err.value)
+        assert words in str(err.value), str(err.value)
+
+
+def test_detected_2d_is_accepted_and_its_gap_reported(tmp_path, caplog):
+    """2D from a detector differs from the projection of the ground-truth 3D (noise, and joints the
+    detector places elsewhere); that is no mistake: the file loads and the median gap is logged."""
+    arrays = _projected()
+    rng = np.random.default_rng(5)
+    bias = rng.normal(0, 20, (17, 2))  # per-joint definition differences (hips, head)
+    arrays["joints_2d"] = (arrays["joints_2d"] + bias + rng.normal(0, 12, arrays["joints_2d"].shape)).astype(np.float32)
+    arrays["joints_2d_right"] = (arrays["joints_2d_right"] + rng.normal(0, 12, arrays["joints_2d"].shape)).astype(np.float32)
+    path = tmp_path / "detections.npz"
+    np.savez(path, **arrays)
+    with caplog.at_level("WARNING", logger="generator.pairs_io"):
+        pairs = load_pairs(path, mmap=True)
+        load_pairs(path, mmap=True)  # reported once per file, not on every read
+    reports = [r.getMessage() for r in caplog.records if "median" in r.getMessage()]
+    assert len(reports) == 1 and str(path) in reports[0] and "accepted" in reports[0], reports
+    np.testing.assert_array_equal(pairs.joints_2d, arrays["joints_2d"])
+    gap = check_units_and_axes(pairs, "detections")
+    assert 15 < gap < 40 and f"{gap:.1f} px" in reports[0], gap
+
+
+def test_synthetic_pairs_have_no_gap_and_checks_see_a_fixed_subset():
+    pairs = validate_pairs(_projected(300))
+    assert check_units_and_axes(pairs) < 0.01
+    rows = plausibility_rows(10**9)
+    assert len(rows) == PLAUSIBILITY_SAMPLES and rows[0] == 0 and rows[-1] == 10**9 - 1
+    np.testing.assert_array_equal(rows, plausibility_rows(10**9))  # deterministic
+    np.testing.assert_array_equal(plausibility_rows(5), np.arange(5))
+    assert plausibility_rows(0).size == 0

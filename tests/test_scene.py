@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from generator.camera import camera_center, project_points, right_view_extrinsics, world_to_camera
-from generator.camera_sampler import CameraProfile, CameraSamplerConfig
+from generator.camera_sampler import CameraProfile, CameraRuleError, CameraSamplerConfig
 from generator.poses import PRIOR, ClipInfo, PoseBank, load_pose_source
 from generator.scene import (
     BACKGROUND_KINDS,
@@ -203,7 +203,7 @@ def test_a_pose_the_cameras_cannot_frame_is_reported():
     huge = standing_pose() * 6.0
     profile = CameraProfile(name="close", distance_mm=(1000.0, 1000.0), elevation_deg=(0.0, 0.0), fov_deg=(20.0, 20.0), image_sizes=[(64, 64)])
     config = SceneConfig(camera=CameraSamplerConfig(profiles=[profile], min_in_frame_fraction=1.0, max_rounds=2), pose_attempts=3)
-    with pytest.raises(RuntimeError, match="no pose out of 3 could be framed"):
+    with pytest.raises(CameraRuleError, match=r"no pose out of 3 could be framed .*17 of 17 joints in the image"):
         sample_scene(config, make_bank(huge[None]), 0, 0)
     with pytest.raises(ValueError, match="empty"):
         sample_scene(SceneConfig(), make_bank(np.zeros((0, 17, 3))), 0, 0)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from generator.camera import project_points
 from generator.pairs_io import Pairs, save_pairs
 from train.data import DataSpec, MixedBatches, RowStream, open_source, rows_of, split_batch
 
@@ -15,11 +16,14 @@ from train_support import make_pairs
 
 
 def _indexed_pairs(n: int, tag: float = 0.0) -> Pairs:
-    """Pairs whose joints_2d[i, 0, 0] is i (+ tag), so tests can see which rows came out."""
-    j2 = np.zeros((n, 17, 2), np.float32)
-    j2[:, :, 0] = np.arange(n)[:, None] + tag
-    j3 = np.ones((n, 17, 3), np.float32) * 3000
-    return Pairs(joints_2d=j2, joints_3d=j3, K=np.eye(3, dtype=np.float32), image_size=np.array([100, 100], np.int32))
+    """Pairs whose joints_2d[i, 0, 0] is i (+ tag), so tests can see which rows came out (one real
+    pose 3 m away, its 2D the projection except for that tag)."""
+    pose = make_pairs(np.random.default_rng(0), 1).joints_3d[0]
+    j3 = np.repeat(pose[None] - pose[0] + [0.0, 0.0, 3000.0], n, axis=0).astype(np.float32)
+    K = np.array([[100.0, 0.0, 50.0], [0.0, 100.0, 50.0], [0.0, 0.0, 1.0]], np.float32)
+    j2 = project_points(j3, K).astype(np.float32)
+    j2[:, 0, 0] = np.arange(n) + tag
+    return Pairs(joints_2d=j2, joints_3d=j3, K=K, image_size=np.array([100, 100], np.int32))
 
 
 def _ids(rows) -> np.ndarray:

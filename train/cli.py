@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 from pathlib import Path
@@ -10,22 +9,16 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from posebridge import report_user_errors
+
 from .search import SEARCH_METHODS
 
 console = Console()
 
 
-def _user_errors(fn):
-    """Bad input becomes a one-line error (exit status 1), not a traceback."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, FileNotFoundError) as e:
-            raise click.ClickException(str(e)) from e
-
-    return wrapper
+# Bad input becomes a one-line error (exit status 1), also when a command is invoked on its own
+# rather than through the `posebridge` group, which does the same for every command.
+_user_errors = report_user_errors
 
 
 _path = click.Path(path_type=Path)
@@ -84,7 +77,7 @@ def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps
 
 @click.command("evaluate")
 @click.option("--checkpoint", required=True, type=_path, help="A run directory or checkpoint .pt.")
-@click.option("--data", required=True, type=_path, help="A pairs .npz with joints_3d.")
+@click.option("--data", required=True, type=_path, help="A pairs .npz, or a dataset folder from `posebridge generate`.")
 @click.option("--search", type=click.Choice(SEARCH_METHODS), default="fast", show_default=True)
 @click.option("--noise-px", type=float, default=0.0, show_default=True, help="Gaussian noise added to the input 2D.")
 @click.option("--seed", type=int, default=0, show_default=True)
@@ -95,14 +88,14 @@ def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps
 @_user_errors
 def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_step, json_out):
     """MPJPE, P-MPJPE, N-MPJPE, PCK3D, AUC, absolute MPJPE and reprojection error, per joint and action."""
-    from generator.pairs_io import load_pairs
-
+    from .data import open_source
     from .evaluate import evaluate_pairs
     from .inference import Lifter
     from .search import GridConfig
 
     grid = GridConfig(depth_min_mm=grid_min, depth_max_mm=grid_max, step_mm=grid_step)
-    result = evaluate_pairs(Lifter.load(checkpoint), load_pairs(data, mmap=True), search=search, noise_px=noise_px, seed=seed, grid=grid)
+    pairs = open_source(data)  # checked before the model is loaded
+    result = evaluate_pairs(Lifter.load(checkpoint), pairs, search=search, noise_px=noise_px, seed=seed, grid=grid)
     console.print(result.markdown(), markup=False, highlight=False)
     if json_out:
         json_out.parent.mkdir(parents=True, exist_ok=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from generator.pairs_io import Pairs, load_pairs
-from generator.store import load_dataset_pairs
+from generator.store import MANIFEST_NAME, load_dataset_pairs
 
 # Arrays a training batch needs from a source (the optional ones may be absent).
 ROW_KEYS = ("joints_2d", "joints_3d", "K", "joints_2d_right", "baseline_mm")
@@ -50,14 +50,24 @@ class DataSpec:
         return f"{self.path}:{self.weight:g}"
 
 
-def open_source(path: str | Path) -> Pairs:
-    """A source's pairs, memory-mapped: a pairs v1 `.npz`, or a Bridge dataset folder."""
+def open_source(path: str | Path, allow_empty: bool = False) -> Pairs:
+    """A source's pairs, memory-mapped: a pairs v1 `.npz`, or a Bridge dataset folder (with the
+    manifest.json `posebridge generate` writes). A source without rows is an error unless allowed."""
     path = Path(path)
     if path.is_dir():
-        return load_dataset_pairs(path, mmap=True)
-    if path.is_file():
-        return load_pairs(path, mmap=True)
-    raise FileNotFoundError(f"{path}: no such pairs file or dataset folder")
+        if not (path / MANIFEST_NAME).is_file():
+            raise FileNotFoundError(
+                f"{path}: a folder without {MANIFEST_NAME}; give a pairs .npz file (`posebridge pairs`, "
+                f"`posebridge export`) or a dataset folder made by `posebridge generate`"
+            )
+        pairs = load_dataset_pairs(path, mmap=True)
+    elif path.is_file():
+        pairs = load_pairs(path, mmap=True)
+    else:
+        raise FileNotFoundError(f"{path}: no such pairs file or dataset folder")
+    if len(pairs) == 0 and not allow_empty:
+        raise ValueError(f"{path}: holds no pairs (0 rows); nothing to train or evaluate on")
+    return pairs
 
 
 def rows_of(pairs: Pairs, index) -> dict[str, np.ndarray | None]:

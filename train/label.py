@@ -22,6 +22,7 @@ ones, and flagged 0. Nothing is silently NaN.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import logging
 from pathlib import Path
@@ -66,20 +67,131 @@ def estimate_intrinsics(width: float, height: float, focal_px: float | None = No
     return intrinsics_matrix(f, f, width / 2.0, height / 2.0)
 
 
-def coco_keypoints(annotations: list[dict], source: str) -> tuple[np.ndarray, np.ndarray]:
-    """COCO `keypoints` of each annotation -> xy (P, 17, 2) and confidence (P, 17), COCO order."""
-    flat = np.zeros((len(annotations), len(COCO_JOINT_NAMES) * 3))
-    for i, ann in enumerate(annotations):
+class CocoFormatError(ValueError):
+    """A COCO keypoints file `label` cannot read; the message names the file and the image or annotation id."""
+
+
+# Plausibility bounds: image sides in pixels, and how far outside its image (in image sizes) a
+# keypoint with a non-zero visibility or score may lie (detections run a little past the edges).
+MAX_IMAGE_SIDE_PX = 1e6
+KEYPOINT_MARGIN = 1.0
+_NUMBER_TYPES = (int, float)
+
+
+@dataclasses.dataclass
+class CocoKeypoints:
+    """A validated COCO keypoints file: its JSON, and per annotation the xy (P, 17, 2) and the third
+    values (P, 17) in COCO order, and the intrinsics K (P, 3, 3) of its image."""
+
+    data: dict
+    xy: np.ndarray
+    confidence: np.ndarray
+    K: np.ndarray
+    image_K: dict  # image id -> (3, 3)
+
+
+def _ann_name(ann: dict, i: int) -> str:
+    return f"annotation id {ann.get('id')!r}" if "id" in ann else f"annotation {i} (no id)"
+
+
+def _positive_side(value, what: str) -> float:
+    if type(value) not in _NUMBER_TYPES or not 0 < value <= MAX_IMAGE_SIDE_PX:
+        raise CocoFormatError(f"{what} is {value!r}, not a number of pixels in (0, {MAX_IMAGE_SIDE_PX:g}]")
+    return float(value)
+
+
+def parse_coco(coco, source: str, focal_px: float | None = None) -> CocoKeypoints:
+    """Check a parsed COCO keypoints JSON and take its keypoints out; every error names the file
+    and the image or annotation id. Keypoints must be 17 x [x, y, v] finite numbers, v a
+    visibility flag (0, 1, 2) or a score in [0, 1], and a point with v > 0 must lie within
+    KEYPOINT_MARGIN image sizes of its image."""
+    if not isinstance(coco, dict):
+        raise CocoFormatError(f"{source}: a COCO keypoints file is a JSON object with 'images' and 'annotations'")
+    for key in ("images", "annotations"):
+        if not isinstance(coco.get(key), list):
+            raise CocoFormatError(f"{source}: a COCO keypoints file needs a list under {key!r}")
+    images: dict = {}
+    for i, img in enumerate(coco["images"]):
+        if not isinstance(img, dict) or "id" not in img or not isinstance(img["id"], (int, str)) or isinstance(img["id"], bool):
+            raise CocoFormatError(f"{source}: images[{i}] must be an object with an integer or string 'id'")
+        img_id = img["id"]
+        if img_id in images:
+            raise CocoFormatError(f"{source}: image id {img_id!r} appears twice in 'images'")
+        images[img_id] = img
+    sizes = {}
+    for img_id, img in images.items():
+        has_size = img.get("width") is not None or img.get("height") is not None
+        if not has_size:
+            if focal_px is None:
+                raise CocoFormatError(f"{source}: image id {img_id!r} has no width/height; give --focal-px to set K")
+            sizes[img_id] = (0.0, 0.0)
+            continue
+        where = f"{source}: image id {img_id!r}:"
+        sizes[img_id] = (_positive_side(img.get("width"), f"{where} 'width'"), _positive_side(img.get("height"), f"{where} 'height'"))
+    anns = coco["annotations"]
+    n_values = len(COCO_JOINT_NAMES) * 3
+    for i, ann in enumerate(anns):
+        if not isinstance(ann, dict):
+            raise CocoFormatError(f"{source}: annotations[{i}] is a {type(ann).__name__}, not an object")
+        image_id = ann.get("image_id")
+        if not isinstance(image_id, (int, str)) or isinstance(image_id, bool) or image_id not in images:
+            raise CocoFormatError(f"{source}: {_ann_name(ann, i)} refers to image_id {image_id!r}, which is not in 'images'")
         kp = ann.get("keypoints")
-        if kp is None or len(kp) != flat.shape[1]:
-            got = "none" if kp is None else f"{len(kp)} values"
-            raise ValueError(f"{source}: annotation id {ann.get('id')!r}: 'keypoints' must hold 17 x [x, y, v] = 51 values, got {got}")
-        flat[i] = kp
-    if not np.all(np.isfinite(flat)):
-        bad = int(np.flatnonzero(~np.isfinite(flat).all(axis=1))[0])
-        raise ValueError(f"{source}: annotation id {annotations[bad].get('id')!r}: 'keypoints' holds NaN or infinity")
-    kp = flat.reshape(-1, 17, 3)
-    return kp[..., :2], kp[..., 2]
+        if not isinstance(kp, list) or len(kp) != n_values:
+            got = "none" if kp is None else f"{len(kp)} values" if isinstance(kp, list) else f"a {type(kp).__name__}"
+            raise CocoFormatError(f"{source}: {_ann_name(ann, i)}: 'keypoints' must hold 17 x [x, y, v] = {n_values} values, got {got}")
+    kps = [ann["keypoints"] for ann in anns]
+    try:
+        numbers = set(map(type, itertools.chain.from_iterable(kps))) <= set(_NUMBER_TYPES)  # no string, bool, null, list
+        flat = np.asarray(kps, dtype=np.float64).reshape(len(anns), n_values) if numbers else None
+    except OverflowError:  # an integer beyond float64
+        flat = None
+    if flat is None:
+        for i, kp in enumerate(kps):  # slow path, only on error: find the culprit
+            for j, v in enumerate(kp):
+                if type(v) not in _NUMBER_TYPES or abs(v) > 1e308:
+                    raise CocoFormatError(
+                        f"{source}: {_ann_name(anns[i], i)}: keypoints[{j}] ({COCO_JOINT_NAMES[j // 3]} {'xyv'[j % 3]}) is {v!r:.40}, not a number"
+                    )
+    kp = flat.reshape(-1, len(COCO_JOINT_NAMES), 3)
+    xy, conf = kp[..., :2], kp[..., 2]
+    size = np.array([sizes[ann["image_id"]] for ann in anns], dtype=np.float64).reshape(-1, 1, 2)
+    shown = conf > 0
+    margin = KEYPOINT_MARGIN * size
+    outside = shown[..., None] & (size > 0) & ((xy < -margin) | (xy > size + margin))
+    bad = ~np.isfinite(kp) | (conf < 0)[..., None] | (conf > 2)[..., None] | np.concatenate([outside, np.zeros_like(outside[..., :1])], axis=-1)
+    if bad.any():
+        i, j, c = (int(x[0]) for x in np.nonzero(bad))
+        value, name = kp[i, j, c], f"keypoints[{3 * j + c}] ({COCO_JOINT_NAMES[j]} {'xyv'[c]})"
+        if not np.isfinite(value):
+            why = "is not finite"
+        elif c == 2:
+            why = "must be a visibility flag 0, 1, 2 or a score in [0, 1]"
+        else:
+            w, h = sizes[anns[i]["image_id"]]
+            why = f"lies more than {KEYPOINT_MARGIN:g} image sizes outside its {w:g}x{h:g} image"
+        raise CocoFormatError(f"{source}: {_ann_name(anns[i], i)}: {name} is {value!r}: {why}")
+    K_of_image = {img_id: estimate_intrinsics(w, h, focal_px) for img_id, (w, h) in sizes.items()}
+    K = np.stack([K_of_image[a["image_id"]] for a in anns]) if anns else np.zeros((0, 3, 3))
+    return CocoKeypoints(coco, xy, conf, K, K_of_image)
+
+
+def read_coco(path: str | Path, focal_px: float | None = None) -> CocoKeypoints:
+    """Read and check a COCO keypoints JSON file (see `parse_coco`); it is never written to."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise CocoFormatError(f"{path}: cannot read COCO JSON: {e.strerror or e}") from None
+    try:
+        coco = json.loads(raw)
+    except UnicodeDecodeError as e:
+        raise CocoFormatError(f"{path}: not UTF-8 text: {e.reason} at byte {e.start}") from None
+    except json.JSONDecodeError as e:
+        raise CocoFormatError(f"{path}: not valid JSON: {e.msg} at line {e.lineno} column {e.colno}") from None
+    except (ValueError, RecursionError) as e:  # an integer of over 4300 digits, nesting too deep
+        raise CocoFormatError(f"{path}: not readable JSON: {e}") from None
+    return parse_coco(coco, str(path), focal_px)
 
 
 def reliability(confidence: np.ndarray, min_confidence: float) -> np.ndarray:
@@ -111,33 +223,22 @@ class LabelSummary:
     images: int
 
 
-def lift_coco(lifter: Lifter, coco: dict, options: LabelOptions, source: str = "coco") -> tuple[dict, LabelSummary]:
+def lift_coco(lifter: Lifter, coco: dict | CocoKeypoints, options: LabelOptions, source: str = "coco") -> tuple[dict, LabelSummary]:
     """Add keypoints_3d to every annotation of a COCO dict (a new dict is returned)."""
     if options.search not in SEARCH_METHODS:
         raise ValueError(f"unknown search {options.search!r}; choose one of {', '.join(SEARCH_METHODS)}")
-    for key in ("images", "annotations"):
-        if not isinstance(coco.get(key), list):
-            raise ValueError(f"{source}: a COCO keypoints file needs a list under {key!r}")
-    out = json.loads(json.dumps(coco))  # a deep copy that stays plain JSON
-    images = {img.get("id"): img for img in out["images"]}
+    parsed = coco if isinstance(coco, CocoKeypoints) else parse_coco(coco, source, options.focal_px)
+    out = json.loads(json.dumps(parsed.data))  # a deep copy that stays plain JSON
+    images = {img["id"]: img for img in out["images"]}
     anns = out["annotations"]
-    K_of_image: dict = {}
+    K = parsed.K
     for img_id, img in images.items():
-        if options.focal_px is None and not (img.get("width") and img.get("height")):
-            raise ValueError(f"{source}: image id {img_id!r} has no width/height; give --focal-px to set K")
-        w, h = float(img.get("width") or 0.0), float(img.get("height") or 0.0)
-        K_of_image[img_id] = estimate_intrinsics(w, h, options.focal_px)
-        img["camera_K"] = K_of_image[img_id].round(3).tolist()
-    for ann in anns:
-        if ann.get("image_id") not in images:
-            raise ValueError(f"{source}: annotation id {ann.get('id')!r} refers to image_id {ann.get('image_id')!r}, which is not in 'images'")
+        img["camera_K"] = parsed.image_K[img_id].round(3).tolist()
 
-    xy, conf = coco_keypoints(anns, source) if anns else (np.zeros((0, 17, 2)), np.zeros((0, 17)))
-    joints_px, joint_conf = coco_to_h36m(xy, reliability(conf, options.min_confidence))
+    joints_px, joint_conf = coco_to_h36m(parsed.xy, reliability(parsed.confidence, options.min_confidence))
     reliable = joint_conf > 0
     n_reliable = reliable.sum(axis=1)
     keep = reliable[:, ROOT] & (n_reliable >= options.min_joints)
-    K = np.stack([K_of_image[a["image_id"]] for a in anns]) if anns else np.zeros((0, 3, 3))
 
     rows = np.flatnonzero(keep)
     joints_3d = np.zeros((len(anns), NUM_JOINTS, 3))
@@ -183,13 +284,8 @@ def label_coco(
 ) -> LabelSummary:
     """Read a COCO keypoints file, lift every person, write the labelled JSON to `out` (atomically)."""
     coco_json, out = Path(coco_json), Path(out)
-    try:
-        coco = json.loads(coco_json.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{coco_json}: cannot read COCO JSON ({e})") from e
-    if not isinstance(coco, dict):
-        raise ValueError(f"{coco_json}: a COCO keypoints file is a JSON object with 'images' and 'annotations'")
     options = LabelOptions(focal_px=focal_px, min_confidence=min_confidence, min_joints=min_joints, search=search)
+    coco = read_coco(coco_json, options.focal_px)  # bad input is reported before the model is loaded
     labelled, summary = lift_coco(Lifter.load(checkpoint), coco, options, source=str(coco_json))
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(out, json.dumps(labelled).encode())
