@@ -162,3 +162,27 @@ def test_pair_generator_honours_the_floor_rule():
     camera = cs.CameraSamplerConfig(min_camera_height_mm=1e6, max_rounds=2)
     with pytest.raises(cs.CameraRuleError, match="camera at least 1e[+]06 mm above the lowest joint"):
         generate_pairs(bank, 10, 0, PairsConfig(camera=camera))
+
+
+def test_crop_framing_fills_the_frame_with_the_person():
+    """The crop profile's person spans most of the image and sits in its middle; wide shots don't."""
+    from generator.camera import project_points, world_to_camera
+    from generator.camera_sampler import CROP_PROFILE, H36M_PROFILE, SUBJECT_MARGIN, CameraSamplerConfig, sample_cameras_for_poses
+    from generator.poses import load_pose_source
+
+    poses = load_pose_source("bundled").joints[::40].astype(np.float64)
+    rng = np.random.default_rng(0)
+    spans = {}
+    for profile in (CROP_PROFILE, H36M_PROFILE.model_copy(update={"image_sizes": [(256, 256)]})):
+        config = CameraSamplerConfig(profiles=[profile])
+        cams, accepted = sample_cameras_for_poses(rng, poses, config)
+        assert accepted.mean() > 0.95
+        uv = project_points(world_to_camera(poses, cams.R, cams.t), cams.K)
+        lo, hi = uv.min(axis=1), uv.max(axis=1)
+        spans[profile.name] = np.linalg.norm(hi - lo, axis=1) / 256.0
+        if profile.name == "crop":
+            centre = 0.5 * (lo + hi)
+            assert np.abs(centre - cams.K[:, :2, 2]).max() < 0.2 * 256
+    # The joint box's diagonal spans fill / SUBJECT_MARGIN of the short side (perspective aside).
+    assert 0.6 / SUBJECT_MARGIN * 0.8 < np.median(spans["crop"]) < 0.95 / SUBJECT_MARGIN * 1.2
+    assert np.median(spans["h36m"]) < 0.7 * np.median(spans["crop"])
