@@ -34,6 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .config_file import read_config_mapping
 from .masks import MASK_ENCODING, encode_mask_png
+from .body.model import PHENOTYPE_LABELS
 from .scene import SceneConfig, sample_scene, scene_ground_truth
 
 log = logging.getLogger(__name__)
@@ -138,9 +139,9 @@ class FrameProducer:
             "occluders": len(scene.occluders),
             "body": self.config.scene.body_model,
         }
-        if scene.human is not None:
+        if scene.human is not None:  # meta holds scalars: the identity and its phenotype, one key each
             meta["identity"] = scene.human.identity
-            meta["phenotype"] = [round(float(v), 4) for v in scene.human.phenotype]
+            meta.update({f"phenotype_{k}": round(float(v), 4) for k, v in zip(PHENOTYPE_LABELS, scene.human.phenotype)})
         header = encode_frame_header(
             run_id=run_id,
             player_id=player_id,
