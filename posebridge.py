@@ -18,6 +18,7 @@ __version__ = "0.1.0"
 # name -> "module:attribute" of a click command.
 COMMANDS: dict[str, str] = {
     "pairs": "generator.cli:pairs",
+    "export-body": "generator.cli:export_body",
     "generate": "bridge.cli:generate",
     "inspect": "bridge.cli:inspect",
     "export": "bridge.cli:export",

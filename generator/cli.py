@@ -54,3 +54,31 @@ def pairs(source: str, n: int, seed: int, out: Path, config_path: Path | None, b
     elapsed = time.perf_counter() - start
     console.print(f"wrote {out} ({out.stat().st_size / 1e6:,.1f} MB) in {elapsed:.2f} s ({n / elapsed:,.0f} pairs/s, writing included)")
     print_summary(Console(), summary.result(stats), title=str(out))
+
+
+@click.command("export-body")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output glTF binary (.glb).")
+@click.option("--phenotype", type=click.FloatRange(0.0, 1.0), nargs=6, metavar="G A M W H P",
+              help="Anny phenotype: gender, age, muscle, weight, height, proportions, each in [0, 1] (default all 0.5).")
+@click.option("--identity-seed", type=click.IntRange(min=0), help="Export identity --index of the player pool drawn with this seed.")
+@click.option("--index", type=click.IntRange(min=0), default=0, show_default=True, help="Which identity of the pool.")
+@click.option("--identities", type=click.IntRange(min=1), help="Pool size the seed was used with (default: HumanConfig's).")
+def export_body(out: Path, phenotype, identity_seed: int | None, index: int, identities: int | None) -> None:
+    """Export one human body (mesh, 104-bone skin, h36m17 definitions) as glTF 2.0 for Unity."""
+    import numpy as np
+    from rich.console import Console
+
+    from .body.gltf import BodyExportError, export_body as write, pool_phenotype
+    from .body.model import PHENOTYPE_LABELS
+
+    if phenotype and identity_seed is not None:
+        raise click.UsageError("give either --phenotype or --identity-seed/--index, not both")
+    try:
+        values = np.asarray(phenotype, dtype=np.float64) if phenotype else (
+            pool_phenotype(identity_seed, index, identities) if identity_seed is not None else None)
+        path = write(out, values)
+    except BodyExportError as e:
+        raise click.BadParameter(str(e), param_hint="--out / --phenotype / --index") from e
+    shown = values if values is not None else np.full(len(PHENOTYPE_LABELS), 0.5)
+    Console(stderr=True).print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB): "
+                               + ", ".join(f"{k} {v:.3f}" for k, v in zip(PHENOTYPE_LABELS, shown)))

@@ -1,6 +1,6 @@
 """The Unity player's engine-free core, compiled with mcs and checked from Python.
 
-The console runner (unity_project/ConsoleRunner) is built from the UPM package's Core assembly and
+The console runner (unity_project/ConsoleRunner, built by the csharp_runner fixture) is built from the UPM package's Core assembly and
 EditMode tests. It runs those tests, and it turns the shared vectors in tests/data/unity_vectors.json
 into protocol messages and computed values; here they are decoded and checked against the JSON
 Schema, the pydantic models, the real collector, hand-computed cases and an independent numpy
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import subprocess
 import zlib
 from pathlib import Path
@@ -28,20 +27,15 @@ from generator.store import DatasetReader, DatasetStore
 
 ROOT = Path(__file__).resolve().parents[1]
 UNITY = ROOT / "unity_project"
-RUNNER_SRC = UNITY / "ConsoleRunner"
 VECTORS = Path(__file__).with_name("data") / "unity_vectors.json"
+BODY_VECTORS = Path(__file__).with_name("data") / "unity_body_vectors.json"
 
 pytestmark = pytest.mark.timeout(120)
 
 
 @pytest.fixture(scope="module")
-def runner(tmp_path_factory) -> Path:
-    if shutil.which("mcs") is None or shutil.which("mono") is None:
-        pytest.fail("mcs/mono are missing: `make sysdeps` installs mono-mcs (apt-get install mono-mcs)")
-    exe = tmp_path_factory.mktemp("runner") / "posebridge-core-runner.exe"
-    build = subprocess.run(["bash", str(RUNNER_SRC / "build.sh"), str(exe)], capture_output=True, text=True, timeout=120)
-    assert build.returncode == 0, f"mcs failed:\n{build.stdout}\n{build.stderr}"
-    return exe
+def runner(csharp_runner) -> Path:
+    return csharp_runner
 
 
 @pytest.fixture(scope="module")
@@ -420,3 +414,85 @@ def test_csharp_reads_the_run_config_the_launcher_sends(runner, tmp_path):
     run = subprocess.run(["mono", str(runner), "config", str(path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
     assert run.stdout.strip() == f"{path}: scene.camera.profiles[0].fov_deg: low 50 > high 40"
+
+
+# ------------------------------------------------------------------------------------------------
+# The human body: C# retargeting against generator/body/rig.py pose_body on shared vectors
+
+
+def body_rig_from_vectors(vec: dict):
+    """The JointRig Python builds from the vectors' rest data, the way the C# core does from a .glb:
+    bone heads, and landmark vertices whose bone weights are summed per segment."""
+    from generator.body.rig import SEGMENTS, joint_rig
+
+    d = vec["definition"]
+    seg = np.asarray(d["segment_of_bone"])
+    landmarks = vec["rest"]["landmarks"]
+    n = max(lm["vertex"] for lm in landmarks) + 1
+    vertices = np.zeros((n, 3))
+    segments = np.tile(np.arange(len(SEGMENTS)), (n, 1))
+    weights = np.zeros((n, len(SEGMENTS)))
+    for lm in landmarks:
+        vertices[lm["vertex"]] = lm["position_mm"]
+        for bone, w in lm["bone_weights"]:
+            weights[lm["vertex"], seg[bone]] += w
+        weights[lm["vertex"]] /= weights[lm["vertex"]].sum()
+    return joint_rig(tuple(d["bones"]), np.asarray(vec["rest"]["bone_heads_mm"]), seg, d["landmarks"], vertices, segments, weights)
+
+
+@pytest.fixture(scope="module")
+def body_vectors() -> dict:
+    return json.loads(BODY_VECTORS.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(scope="module")
+def body_results(runner, body_vectors, tmp_path_factory) -> dict:
+    out = tmp_path_factory.mktemp("body") / "body.json"
+    run = subprocess.run(["mono", str(runner), "body-vectors", str(BODY_VECTORS), str(out)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.strip() == f"retargeted {len(body_vectors['targets'])} poses"
+    return json.loads(out.read_text(encoding="utf-8"))
+
+
+def test_body_vectors_reach_the_corner_cases(body_vectors):
+    names = {t["name"] for t in body_vectors["targets"]}
+    # Real mocap and prior poses, plus the rigid motion, the rest-twist fallback of the knee hinge
+    # and the half-turn branch of the rotation log (tests/data/make_unity_body_vectors.py).
+    assert {"rigid_motion", "knee_backward_21deg", "chest_half_turn"} <= names
+    assert sum(n.startswith("bundled_") for n in names) >= 5 and sum(n.startswith("prior_") for n in names) >= 3
+
+
+def test_csharp_retargeting_equals_pythons_pose_body(body_vectors, body_results):
+    from generator.body.rig import pose_body, posed_joints
+
+    rig = body_rig_from_vectors(body_vectors)
+    np.testing.assert_allclose(body_results["rig"]["pivots"], rig.pivots, atol=1e-9)
+    np.testing.assert_allclose(body_results["rig"]["rest_joints"], rig.rest_joints(), atol=1e-9)
+    for target in body_vectors["targets"]:
+        pose = pose_body(rig, np.asarray(target["joints_mm"]))
+        got = body_results["poses"][target["name"]]
+        np.testing.assert_allclose(got["Q"], pose.rotations, atol=1e-12, err_msg=target["name"])
+        np.testing.assert_allclose(got["t"], pose.translations, atol=1e-9, err_msg=target["name"])
+        np.testing.assert_allclose(got["joints"], posed_joints(rig, pose), atol=1e-9, err_msg=target["name"])
+    # The rigid motion is recovered exactly: the body lands on the target.
+    rigid = next(t for t in body_vectors["targets"] if t["name"] == "rigid_motion")
+    np.testing.assert_allclose(body_results["poses"]["rigid_motion"]["joints"], rigid["joints_mm"], atol=1e-6)
+
+
+def test_csharp_unity_motion_is_the_pose_seen_from_unity(body_vectors, body_results):
+    """M = A Q F, c = A t / 1000: a point of the imported body (Unity root space, glTF with x
+    mirrored, metres) moved by (M, c) and read back into our world is the posed point."""
+    A = np.array([[1, 0, 0], [0, 0, 1], [0, 1, 0]], dtype=float)  # Unity <-> our world axes
+    F = np.array([[-1, 0, 0], [0, 0, -1], [0, 1, 0]], dtype=float)  # import space -> our world axes
+    heads = np.asarray(body_vectors["rest"]["bone_heads_mm"])
+    seg = np.asarray(body_vectors["definition"]["segment_of_bone"])
+    for name, got in body_results["poses"].items():
+        Q, t = np.asarray(got["Q"]), np.asarray(got["t"])
+        M, c = np.asarray(got["unity_m"]), np.asarray(got["unity_c"])
+        np.testing.assert_allclose(M, A @ Q @ F, atol=1e-12, err_msg=name)
+        np.testing.assert_allclose(c, t @ A.T / 1000, atol=1e-12, err_msg=name)
+        assert np.allclose(np.linalg.det(M), 1.0)
+        import_points = heads @ np.linalg.inv(F).T / 1000  # where glTFast puts the rest bone heads
+        unity = np.einsum("bij,bj->bi", M[seg], import_points) + c[seg]
+        posed = np.einsum("bij,bj->bi", Q[seg], heads) + t[seg]
+        np.testing.assert_allclose(unity @ A.T * 1000, posed, atol=1e-6, err_msg=name)

@@ -25,6 +25,7 @@ CS_FILES = sorted(PROJECT.rglob("*.cs"))
 # Assemblies that come from Unity packages, and the package that provides each.
 EXTERNAL_ASSEMBLIES = {
     "Unity.ML-Agents": "com.unity.ml-agents",
+    "glTFast": "com.unity.cloud.gltfast",  # glTFast 6.x's runtime assembly (namespace GLTFast)
     "UnityEngine.TestRunner": "com.unity.test-framework",
     "UnityEditor.TestRunner": "com.unity.test-framework",
 }
@@ -175,3 +176,20 @@ def test_gameci_workflow_parses_and_says_it_cannot_run_here():
     build = next(s for job in wf["jobs"].values() for s in job.get("steps", []) if s.get("uses", "").startswith("game-ci/unity-builder@"))
     assert build["with"]["buildMethod"] == "PoseBridge.Editor.BuildScript.BuildLinux"
     assert "BuildLinux" in (PACKAGE / "Editor" / "BuildScript.cs").read_text()
+
+
+def test_the_body_is_imported_with_gltfast_and_posed_by_the_core(manifest):
+    """The posebridge body (.glb from `posebridge export-body`): glTFast pinned in the project and the
+    package, the Runtime referencing its assembly, and the engine-facing code going through the
+    engine-free core that tests/test_unity_core.py and tests/test_body_gltf.py check against Python."""
+    assert re.fullmatch(r"\d+\.\d+\.\d+", manifest["dependencies"]["com.unity.cloud.gltfast"])
+    runtime = _json(PACKAGE / "Runtime" / "PoseBridge.Runtime.asmdef")
+    assert "glTFast" in runtime["references"]
+    body = (PACKAGE / "Runtime" / "Avatars" / "AnnyBody.cs").read_text()
+    for call in ("LoadGltfBinary(", "InstantiateMainSceneAsync(", "BodyGlb.Load(", "Retarget.PoseBody(", "UnityBoneTransforms(",
+                 "SetBoneWeights(", "AvatarBuilder.BuildHumanAvatar(", "Data.JointsUnity("):
+        assert call in body, call
+    assert "rig.body.ApplyJoints(" in (PACKAGE / "Runtime" / "Avatars" / "PoseDriver.cs").read_text()
+    assert "body.JointsUnity()" in (PACKAGE / "Runtime" / "Avatars" / "HumanoidRig.cs").read_text()
+    assert "GetComponents<IAvatarLoader>()" in (PACKAGE / "Runtime" / "PoseBridgePlayer.cs").read_text()
+    assert "SkinWeights.Unlimited" in (PACKAGE / "Runtime" / "Avatars" / "AnnyBodyProvider.cs").read_text()

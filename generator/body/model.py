@@ -180,3 +180,22 @@ def load_body_model() -> BodyModel:
     template = rest.identities(np.full((1, len(PHENOTYPE_LABELS)), 0.5))
     part, along, landmarks = vertex_parts(labels, dominant_bone, template.vertices[0].astype(np.float64), template.bone_heads[0])
     return dataclasses.replace(rest, vertex_part=part, vertex_along=along, landmarks=landmarks)
+
+
+def anny_rest_model(phenotype: np.ndarray) -> dict[str, np.ndarray]:
+    """Anny's own rest model of bodies with phenotypes (N, 6), in metres as Anny keeps it:
+    `blendshape_coeffs` (N, C), `rest_vertices` (N, V, 3), `rest_bone_heads` (N, B, 3) and
+    `rest_bone_poses` (N, B, 4, 4), each bone's world pose [R | head] whose axes the glTF export's
+    joints take (generator/body/gltf.py), and which Anny's own forward needs to be driven in world poses."""
+    import torch
+
+    phenotype = np.atleast_2d(np.asarray(phenotype, dtype=np.float64))
+    model = _anny()
+    with torch.no_grad():
+        params = torch.as_tensor(phenotype)
+        empty = params.new_zeros((len(phenotype), 0))
+        coeffs = model._get_phenotype_blendshape_coefficients(params, empty, empty)
+        rest = model.get_rest_model(coeffs)
+    out = {k: v.numpy() for k, v in rest.items()}
+    out["blendshape_coeffs"] = coeffs.numpy()
+    return out

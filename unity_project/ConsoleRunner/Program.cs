@@ -2,6 +2,8 @@
 //   test                   run the EditMode tests (Tests/EditMode) through NUnitShim; exit 1 on failure
 //   vectors IN.json OUTDIR write protocol frames and computed values for shared test vectors
 //   config FILE            parse a run config; print a summary, or the error and exit 2
+//   body-vectors IN OUT    retarget the shared body vectors (tests/data/unity_body_vectors.json) to OUT.json
+//   body-glb GLB POSES OUT read a body .glb, retarget POSES.json, pose and skin it as the Unity player does
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -19,7 +21,9 @@ namespace PoseBridge.ConsoleRunner
             if (args.Length == 1 && args[0] == "test") return RunTests();
             if (args.Length == 3 && args[0] == "vectors") return WriteVectors(args[1], args[2]);
             if (args.Length == 2 && args[0] == "config") return CheckConfig(args[1]);
-            Console.Error.WriteLine("usage: runner.exe test | vectors IN.json OUTDIR | config FILE");
+            if (args.Length == 3 && args[0] == "body-vectors") return BodyVectors(args[1], args[2]);
+            if (args.Length == 4 && args[0] == "body-glb") return BodyFromGlb(args[1], args[2], args[3]);
+            Console.Error.WriteLine("usage: runner.exe test | vectors IN.json OUTDIR | config FILE | body-vectors IN.json OUT.json | body-glb BODY.glb POSES.json OUT.json");
             return 64;
         }
 
@@ -193,6 +197,149 @@ namespace PoseBridge.ConsoleRunner
             results.EndObject();
             File.WriteAllText(Path.Combine(outDir, "results.json"), results.ToString(), new UTF8Encoding(false));
             Console.WriteLine("wrote " + written + " messages to " + outDir);
+            return 0;
+        }
+
+        // ------------------------------------------------------------------------------------------
+        // The body: retargeting vectors, and a whole .glb posed and skinned the way the player does it
+
+        static int BodyVectors(string inPath, string outPath)
+        {
+            JsonValue root = JsonValue.Parse(File.ReadAllText(inPath, Encoding.UTF8));
+            BodyDefinition d = BodyDefinition.Parse(root.Get("definition"), inPath);
+            JsonValue rest = root.Get("rest");
+            Vec3[] heads = Joints(rest.Get("bone_heads_mm"));
+            var positions = new Dictionary<int, Vec3>();
+            var weights = new Dictionary<int, KeyValuePair<int, double>[]>();
+            foreach (JsonValue l in rest.Get("landmarks").Items)
+            {
+                int v = (int)l.Get("vertex").IntegerValue;
+                positions[v] = V(l.Get("position_mm"));
+                var bw = new List<KeyValuePair<int, double>>();
+                foreach (JsonValue e in l.Get("bone_weights").Items) bw.Add(new KeyValuePair<int, double>((int)e.Items[0].IntegerValue, e.Items[1].NumberValue));
+                weights[v] = bw.ToArray();
+            }
+            BodyRig rig = BodyRig.Build(d, heads, positions, weights);
+            var w = new JsonWriter();
+            w.BeginObject();
+            WriteRig(w, rig);
+            w.Name("poses").BeginObject();
+            foreach (JsonValue t in root.Get("targets").Items)
+            {
+                SegmentPose pose = Retarget.PoseBody(rig, Joints(t.Get("joints_mm")));
+                w.Name(t.Get("name").StringValue).BeginObject();
+                WritePose(w, rig, pose);
+                w.Name("unity_m").BeginArray();
+                for (int s = 0; s < pose.Q.Length; s++)
+                {
+                    Mat3 m;
+                    Vec3 c;
+                    pose.UnityMotion(s, out m, out c);
+                    w.Value(m.ToRows());
+                }
+                w.EndArray();
+                w.Name("unity_c").BeginArray();
+                for (int s = 0; s < pose.Q.Length; s++)
+                {
+                    Mat3 m;
+                    Vec3 c;
+                    pose.UnityMotion(s, out m, out c);
+                    w.Value(c.ToArray());
+                }
+                w.EndArray();
+                w.EndObject();
+            }
+            w.EndObject();
+            w.EndObject();
+            File.WriteAllText(outPath, w.ToString(), new UTF8Encoding(false));
+            Console.WriteLine("retargeted " + root.Get("targets").Count + " poses");
+            return 0;
+        }
+
+        static void WriteRig(JsonWriter w, BodyRig rig)
+        {
+            w.Name("rig").BeginObject();
+            w.Name("pivots").Value(Protocol.Rows(rig.Pivots));
+            w.Name("anchors").Value(Protocol.Rows(rig.Anchors));
+            w.Name("rest_joints").Value(Protocol.Rows(rig.RestJoints()));
+            w.EndObject();
+        }
+
+        static void WritePose(JsonWriter w, BodyRig rig, SegmentPose pose)
+        {
+            w.Name("Q").BeginArray();
+            foreach (Mat3 q in pose.Q) w.Value(q.ToRows());
+            w.EndArray();
+            w.Name("t").Value(Protocol.Rows(pose.T));
+            w.Name("joints").Value(Protocol.Rows(rig.PosedJoints(pose)));
+        }
+
+        static int BodyFromGlb(string glbPath, string posesPath, string outPath)
+        {
+            BodyGlb body;
+            try
+            {
+                body = BodyGlb.Load(File.ReadAllBytes(glbPath), glbPath);
+            }
+            catch (GlbException e)
+            {
+                Console.WriteLine(e.Message);
+                return 2;
+            }
+            BodyRig rig = body.Rig();
+            int nb = body.BoneCount, nv = body.VertexCount;
+            var rest = new Affine[nb];
+            var bind = new Affine[nb];
+            for (int b = 0; b < nb; b++)
+            {
+                rest[b] = body.ImportRest(b);
+                bind[b] = body.ImportBindpose(b);
+            }
+            var vertices = new Vec3[nv];
+            for (int v = 0; v < nv; v++) vertices[v] = body.ImportVertex(v);
+            int maxInfluences = 0;
+            for (int v = 0; v < nv; v++) maxInfluences = Math.Max(maxInfluences, body.InfluenceStart[v + 1] - body.InfluenceStart[v]);
+
+            var w = new JsonWriter();
+            w.BeginObject();
+            WriteRig(w, rig);
+            w.Name("bones").Value(nb);
+            w.Name("vertices").Value(nv);
+            w.Name("triangles").Value(body.Triangles.Length / 3);
+            w.Name("max_influences").Value(maxInfluences);
+            w.Name("humanoid").BeginObject();
+            foreach (KeyValuePair<string, int> h in body.Definition.Humanoid) w.Name(h.Key).Value(body.Definition.Bones[h.Value]);
+            w.EndObject();
+            // At rest, Unity's skinning must give the mesh back: localToWorld * bindpose = identity.
+            double restError = 0;
+            for (int v = 0; v < nv; v++) restError = Math.Max(restError, (body.SkinUnity(v, rest, bind, vertices[v]) - vertices[v]).Norm);
+            w.Name("rest_skin_error_m").Value(restError);
+            w.Name("poses").BeginObject();
+            foreach (JsonValue t in JsonValue.Parse(File.ReadAllText(posesPath, Encoding.UTF8)).Items)
+            {
+                SegmentPose pose = Retarget.PoseBody(rig, Joints(t.Get("joints_mm")));
+                Affine[] bones = body.UnityBoneTransforms(pose, rest);
+                w.Name(t.Get("name").StringValue).BeginObject();
+                WritePose(w, rig, pose);
+                var heads = new Vec3[nb];
+                for (int b = 0; b < nb; b++) heads[b] = UnityFrames.UnityToWorldMm(bones[b].T);
+                w.Name("unity_bone_heads_mm").Value(Protocol.Rows(heads));
+                w.Name("unity_joints_mm").Value(Protocol.Rows(UnityFrames.UnityToWorldMm(body.JointsUnity(bones, bind))));
+                var skinned = new double[3 * nv];
+                for (int v = 0; v < nv; v++)
+                {
+                    Vec3 p = UnityFrames.UnityToWorldMm(body.SkinUnity(v, bones, bind, vertices[v]));
+                    skinned[3 * v] = p.X;
+                    skinned[3 * v + 1] = p.Y;
+                    skinned[3 * v + 2] = p.Z;
+                }
+                w.Name("unity_vertices_mm").Value(skinned);
+                w.EndObject();
+            }
+            w.EndObject();
+            w.EndObject();
+            File.WriteAllText(outPath, w.ToString(), new UTF8Encoding(false));
+            Console.WriteLine("posed " + glbPath + ": " + nb + " bones, " + nv + " vertices");
             return 0;
         }
 

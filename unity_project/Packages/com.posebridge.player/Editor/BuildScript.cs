@@ -54,6 +54,13 @@ namespace PoseBridge.Editor
             player.backgroundMaterial = background;
             foreach (string guid in AssetDatabase.FindAssets("t:AnimationClip", new[] { "Assets" }))
                 player.clips.Add(AssetDatabase.LoadAssetAtPath<AnimationClip>(AssetDatabase.GUIDToAssetPath(guid)));
+            // Bodies exported by `posebridge export-body` into StreamingAssets replace the mannequin.
+            string bodies = Path.Combine(Application.streamingAssetsPath, AnnyBodyProvider.DefaultFolder);
+            if (Directory.Exists(bodies) && Directory.GetFiles(bodies, "*.glb").Length > 0)
+            {
+                playerGo.AddComponent<AnnyBodyProvider>();
+                player.useMannequin = false;
+            }
 
             EditorSceneManager.SaveScene(scene, ScenePath);
             EditorBuildSettings.scenes = new[] { new EditorBuildSettingsScene(ScenePath, true) };

@@ -133,6 +133,28 @@ namespace PoseBridge.Runtime
                 yield break;
             }
 
+            // Avatars that load from files (the posebridge body through glTFast) are ready before the scene is built.
+            foreach (IAvatarLoader loader in GetComponents<IAvatarLoader>())
+            {
+                System.Threading.Tasks.Task loading;
+                try
+                {
+                    loading = loader.LoadAsync();
+                }
+                catch (Exception e)
+                {
+                    Fail("setup_failed", e.Message, 4);
+                    yield break;
+                }
+                while (!loading.IsCompleted) yield return null;
+                if (loading.IsFaulted)
+                {
+                    Exception e = loading.Exception.GetBaseException();
+                    Fail("setup_failed", e.Message, 4);
+                    yield break;
+                }
+            }
+
             RenderTexture target;
             SceneParts scene;
             try

@@ -13,6 +13,12 @@ namespace PoseBridge.Runtime
         IEnumerable<HumanoidRig> CreateAvatars(Transform parent);
     }
 
+    /// <summary>A provider that loads its avatars asynchronously (files, glTFast): the player awaits it before the first frame.</summary>
+    public interface IAvatarLoader
+    {
+        System.Threading.Tasks.Task LoadAsync();
+    }
+
     public sealed class AvatarSpawner
     {
         readonly List<HumanoidRig> rigs = new List<HumanoidRig>();

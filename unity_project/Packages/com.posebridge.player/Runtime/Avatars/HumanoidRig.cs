@@ -18,6 +18,8 @@ namespace PoseBridge.Runtime
         public Animator animator;
         [Tooltip("Optional head-top bone (Mixamo: HeadTop_End); found by name when empty.")]
         public Transform headTop;
+        [Tooltip("Set for the posebridge body (AnnyBody): its joints and poses follow posebridge's definitions.")]
+        public AnnyBody body;
         [Tooltip("Renderers whose colours the appearance randomizer may change, by group.")]
         public List<Renderer> skin = new List<Renderer>(), top = new List<Renderer>(), bottom = new List<Renderer>(), shoes = new List<Renderer>(), hair = new List<Renderer>();
 
@@ -84,6 +86,7 @@ namespace PoseBridge.Runtime
         /// <summary>The h36m17 joints in Unity's world frame (m), from the current bone transforms.</summary>
         public Vec3[] JointsUnity()
         {
+            if (body != null) return body.JointsUnity(); // the body's own h36m17 definitions (bone heads, landmark vertices)
             var bones = new Vec3?[HumanBones.LastBone];
             for (int b = 0; b < HumanBones.LastBone; b++)
             {

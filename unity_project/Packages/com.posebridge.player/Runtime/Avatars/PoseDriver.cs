@@ -1,7 +1,8 @@
 // Poses a Humanoid rig for a frame: a random time in one of the player's AnimationClips (played
 // through a manually evaluated PlayableGraph, so Humanoid clips retarget), or h36m17 joints sent by
-// Python (bones aimed at the joints; bone lengths stay the rig's own). Ground truth is always read
-// back from the posed bones, so it matches what is rendered.
+// Python (bones aimed at the joints; bone lengths stay the rig's own; the posebridge body uses the
+// built-in player's retargeting, AnnyBody.ApplyJoints). Ground truth is always read back from the
+// posed bones, so it matches what is rendered.
 using System.Collections.Generic;
 using PoseBridge.Core;
 using UnityEngine;
@@ -52,6 +53,11 @@ namespace PoseBridge.Runtime
             {
                 graph.Destroy();
                 playing = -1;
+            }
+            if (rig.body != null)
+            {
+                rig.body.ApplyJoints(jointsWorldMm); // posebridge's retargeting, exactly as the built-in player poses the body
+                return;
             }
             var j = new Vector3[jointsWorldMm.Length];
             for (int i = 0; i < j.Length; i++) j[i] = UnityConversions.WorldMmToUnity(jointsWorldMm[i]);

@@ -45,6 +45,15 @@ namespace PoseBridge.Runtime
         {
             height = rng.Uniform(s.HeightScale[0], s.HeightScale[1]);
             girth = rng.Uniform(s.Girth[0], s.Girth[1]);
+            if (rig.body != null)
+            {
+                // The posebridge body's size and build come from its phenotype (export several bodies);
+                // its bones are posed in world space, which a scaled root would distort.
+                height = 1.0;
+                girth = 1.0;
+                rig.transform.localScale = Vector3.one;
+                return;
+            }
             rig.transform.localScale = Vector3.one * (float)height;
             foreach (KeyValuePair<Transform, Vector3> kv in baseScales)
                 kv.Key.localScale = new Vector3(kv.Value.x * (float)girth, kv.Value.y, kv.Value.z * (float)girth);
@@ -75,11 +84,15 @@ namespace PoseBridge.Runtime
         {
             int tone = rng.NextInt(SkinTones.Length - 1);
             Color skin = Color.Lerp(SkinTones[tone], SkinTones[tone + 1], (float)rng.NextDouble());
+            // The draw order is fixed (skin, hair, top, bottom, shoes), whatever the avatar.
+            Color hair = HairColors[rng.NextInt(HairColors.Length)];
+            Color top = Cloth(rng, s), bottom = Cloth(rng, s), shoes = Cloth(rng, s);
             Paint(rig.skin, skin);
-            Paint(rig.hair, HairColors[rng.NextInt(HairColors.Length)]);
-            Paint(rig.top, Cloth(rng, s));
-            Paint(rig.bottom, Cloth(rng, s));
-            Paint(rig.shoes, Cloth(rng, s));
+            Paint(rig.hair, hair);
+            Paint(rig.top, top);
+            Paint(rig.bottom, bottom);
+            Paint(rig.shoes, shoes);
+            if (rig.body != null) rig.body.Paint(skin, hair, top, bottom, shoes); // the body's clothing-group submeshes
         }
 
         static Color Cloth(FrameRng rng, AppearanceSettings s)
