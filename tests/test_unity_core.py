@@ -406,7 +406,7 @@ def test_csharp_reads_the_run_config_the_launcher_sends(runner, tmp_path):
     path.write_bytes(config.to_bytes())
     run = subprocess.run(["mono", str(runner), "config", str(path)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 0, run.stdout + run.stderr
-    assert run.stdout.strip() == "ok run_id=run-7 player_id=w1.2 frames=150 profiles=2 poses=2000"
+    assert run.stdout.strip() == "ok run_id=run-7 player_id=w1.2 frames=150 profiles=3 poses=2000"
     # A broken config is refused with the file, key path and problem.
     doc = json.loads(path.read_text())
     doc["scene"]["camera"]["profiles"][0]["fov_deg"] = [50, 40]

@@ -63,7 +63,7 @@ def _anny():
 
 @dataclasses.dataclass(frozen=True)
 class Identities:
-    """Rest states of N bodies in world axes, millimetres, feet near z = 0 is NOT implied."""
+    """Rest states of N bodies in world axes and millimetres (Anny's origin, not on the floor)."""
 
     phenotype: np.ndarray  # (N, 6) in PHENOTYPE_LABELS order, each in [0, 1]
     vertices: np.ndarray  # (N, V, 3) float32 mm
@@ -86,7 +86,7 @@ class BodyModel:
     influence_weights: np.ndarray  # (V, MAX_INFLUENCES) float32, summing to 1 (zeros pad)
     vertex_part: np.ndarray  # (V,) int32 into appearance.PARTS
     vertex_along: np.ndarray  # (V,) float32, position along the vertex's limb (appearance.py)
-    landmarks: dict[str, int]  # named vertices (nose tip, ears), see rig.BODY_JOINTS
+    landmarks: dict[str, int]  # named vertices (the top of the head), see rig.BODY_JOINTS
 
     def bone(self, label: str) -> int:
         return self.bone_labels.index(label)
@@ -98,21 +98,14 @@ class BodyModel:
 
     def identities(self, phenotype: np.ndarray) -> Identities:
         """The rest meshes of bodies with the given phenotypes (N, 6) in [0, 1]: about 5 ms a body."""
-        import torch
-
         phenotype = np.atleast_2d(np.asarray(phenotype, dtype=np.float64))
         if phenotype.shape[1:] != (len(PHENOTYPE_LABELS),) or not np.isfinite(phenotype).all():
             raise ValueError(f"phenotypes must be finite (N, {len(PHENOTYPE_LABELS)}), got shape {phenotype.shape}")
         if phenotype.min() < 0.0 or phenotype.max() > 1.0:
             raise ValueError("phenotype values must lie in [0, 1]")
-        model = _anny()
-        with torch.no_grad():
-            params = torch.as_tensor(phenotype)
-            empty = params.new_zeros((len(phenotype), 0))
-            coeffs = model._get_phenotype_blendshape_coefficients(params, empty, empty)
-            rest = model.get_rest_model(coeffs)
-        vertices = rest["rest_vertices"].numpy() * 1000.0
-        heads = rest["rest_bone_heads"].numpy() * 1000.0
+        rest = anny_rest_model(phenotype)
+        vertices = rest["rest_vertices"] * 1000.0
+        heads = rest["rest_bone_heads"] * 1000.0
         return Identities(
             phenotype=phenotype,
             vertices=vertices.astype(np.float32),
