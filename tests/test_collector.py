@@ -254,3 +254,28 @@ def _png16() -> bytes:
     buf = io.BytesIO()
     Image.fromarray(np.zeros((4, 4), dtype=np.uint16)).save(buf, format="PNG")
     return buf.getvalue()
+
+
+@pytest.mark.parametrize("threads", [0, 3])
+def test_masks_decoded_in_a_batch_with_or_without_threads(tmp_path, rng, threads):
+    """A poll batch decodes its masks together (spread over threads when there are some): the
+    good frames are stored with their person pixel counts, the bad masks rejected with their frame."""
+    from bridge.collector import Collector, Expectations
+    from generator.store import DatasetStore
+
+    store = DatasetStore.open(tmp_path / "ds", {"test": True}, frames=12, shard_size=12, run_id=RUN_ID)
+    c = Collector(store, Expectations(run_id=RUN_ID, seed=SEED, frames=12, image_size=SIZE), mask_threads=threads)
+    bad_values = _png(np.full((H, W), 2, dtype=np.uint8))
+    masks = {i: bad_values if i in (3, 8) else mask_bytes(rng) for i in range(12)}
+    for i in range(12):
+        c._receive(frame_message(frame_fields(rng), image_bytes(rng), frame_id=i, seq=i, mask=masks[i]))
+    c.flush()
+    assert c.stats.frames_accepted == 10 and dict(c.stats.rejects) == {"mask": 2}
+    assert sorted(s.split(":")[1].strip() for s in c.stats.reject_samples) == ["frame 3", "frame 8"]
+    assert store.received.tolist() == [i not in (3, 8) for i in range(12)]
+    pixels = store.open_shards[0].arrays["mask_pixels"]
+    for i in range(12):
+        if i not in (3, 8):
+            assert pixels[i] == np.asarray(Image.open(io.BytesIO(masks[i]))).sum() > 0
+    c.close()
+    store.close()
