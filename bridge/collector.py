@@ -29,7 +29,7 @@ import zmq
 from pydantic import ValidationError
 
 from generator.camera import in_image, is_pinhole, project_points, right_view_points, world_to_camera
-from generator.masks import MaskError, decode_mask_png
+from generator.masks import MaskError, count_mask_pixels
 from generator.store import DatasetStore, DuplicateFrame, OpenShard
 
 from .image_probe import ImageProbeError, probe_image, probe_png
@@ -254,13 +254,17 @@ class Collector:
         staged = [st for st in pending if st.mask is not None]
         if not staged:
             return {}
+        def decode(chunk: list[_Staged]) -> list:
+            return [_decode_mask(st.mask, st.mask_shape) for st in chunk]
+
         if self._mask_pool is None or len(staged) < 4:
-            results = [_decode_mask(st.mask, st.mask_shape) for st in staged]
-        else:
-            n = self._mask_pool._max_workers
+            results = decode(staged)
+        else:  # the pool's threads and this one each take an interleaved share (zlib releases the GIL)
+            n = self._mask_pool._max_workers + 1
             chunks = [staged[k::n] for k in range(n)]
-            futures = [self._mask_pool.submit(lambda c: [_decode_mask(st.mask, st.mask_shape) for st in c], c) for c in chunks]
-            by_id = {id(st): r for c, f in zip(chunks, futures) for st, r in zip(c, f.result())}
+            futures = [self._mask_pool.submit(decode, c) for c in chunks[1:]]
+            done = [decode(chunks[0]), *(f.result() for f in futures)]
+            by_id = {id(st): r for c, rs in zip(chunks, done) for st, r in zip(c, rs)}
             results = [by_id[id(st)] for st in staged]
         problems = {}
         for st, result in zip(staged, results):
@@ -456,7 +460,7 @@ def _check_mask_part(h: FrameHeader, part) -> None:
 def _decode_mask(part, shape: tuple[int, int]) -> int | str:
     """The mask's person pixel count, or why it is not a 0/1 greyscale PNG of `shape`."""
     try:
-        return int(np.count_nonzero(decode_mask_png(_buffer(part), shape)))
+        return count_mask_pixels(_buffer(part), shape)
     except MaskError as e:
         return str(e)
 
