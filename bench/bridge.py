@@ -1,12 +1,13 @@
 """Collector ingest rate: receive + validate + durably write, on one core.
 
 A sender process (pinned to another core when there is one) pre-builds N distinct valid frames
-(a ~2.7 KB header and a ~19 KB 256x256 JPEG each) and pushes them as fast as it can. The timed
-section runs from the first frame received to the last shard fsynced and renamed. In the same
-run, the same sender pushes the same payloads to a bare pyzmq PULL loop that only receives,
-and the script prints both rates and their ratio.
+(a ~2.7 KB header, a ~19 KB 256x256 JPEG and, as the built-in player sends them, a person-mask
+PNG each) and pushes them as fast as it can. The timed section runs from the first frame
+received to the last shard fsynced and renamed. In the same run, the same sender pushes the same
+payloads to a bare pyzmq PULL loop that only receives, and the script prints both rates and their
+ratio. --no-masks sends two-part frames (protocol 1.0 style) instead.
 
-    python bench/bridge.py [--frames 30000] [--shard-size 1000]
+    python bench/bridge.py [--frames 30000] [--shard-size 1000] [--no-masks]
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ import zmq
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bridge.collector import Collector, Expectations  # noqa: E402
-from bridge.synthetic import encode_image, synthetic_frame, synthetic_image  # noqa: E402
+from bridge.synthetic import encode_image, synthetic_frame, synthetic_image, synthetic_mask  # noqa: E402
+from generator.masks import encode_mask_png  # noqa: E402
 from bridge.transport import TransportConfig  # noqa: E402
 from generator.store import DatasetStore  # noqa: E402
 
@@ -40,15 +42,17 @@ def _pin(core: int) -> None:
         os.sched_setaffinity(0, {core})
 
 
-def _sender(endpoint: str, frames: int, ready, go, core: int) -> None:
+def _sender(endpoint: str, frames: int, masks: bool, ready, go, core: int) -> None:
     _pin(core)
     rng = np.random.default_rng(SEED)
     images = [encode_image(synthetic_image(rng, *SIZE, noise=9.0), "jpeg") for _ in range(8)]
+    mask_pngs = [encode_mask_png(synthetic_mask(rng, *SIZE)) if masks else None for _ in range(8)]
     messages = [
-        synthetic_frame(rng, run_id=RUN_ID, player_id="bench-0", seq=i, frame_id=i, seed=SEED, image=images[i % 8], image_size=SIZE)
+        synthetic_frame(rng, run_id=RUN_ID, player_id="bench-0", seq=i, frame_id=i, seed=SEED, image=images[i % 8], image_size=SIZE,
+                        mask=mask_pngs[i % 8])
         for i in range(frames)
     ]
-    ready.put((float(np.mean([len(m[0]) for m in messages])), float(np.mean([len(m[1]) for m in messages]))))
+    ready.put(tuple(float(np.mean([len(m[k]) if k < len(m) else 0 for m in messages])) for k in range(3)))
     ctx = zmq.Context()
     sock = ctx.socket(zmq.PUSH)
     sock.setsockopt(zmq.SNDHWM, 1000)
@@ -100,6 +104,7 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=30000)
     ap.add_argument("--shard-size", type=int, default=1000)
     ap.add_argument("--dir", type=Path, default=None, help="where the dataset is written (default: a temp folder)")
+    ap.add_argument("--no-masks", action="store_true", help="send frames without a person mask")
     args = ap.parse_args()
     cores = os.cpu_count() or 1
     _pin(0)
@@ -111,15 +116,17 @@ def main() -> None:
         t = threading.Thread(target=lambda: result.setdefault("ingest", bench_collector(endpoints, args.frames, args.shard_size, Path(tmp) / "ds", go)))
         t.start()
         endpoint = endpoints.get()
-        sender = spawn.Process(target=_sender, args=(endpoint, args.frames, ready, go, 1 % cores))
+        sender = spawn.Process(target=_sender, args=(endpoint, args.frames, not args.no_masks, ready, go, 1 % cores))
         sender.start()
-        header_bytes, image_bytes = ready.get()
+        header_bytes, image_bytes, mask_bytes = ready.get()
         t.join()
         bare = bench_bare(endpoint, args.frames, go)  # the collector's socket is closed; rebind its port
         sender.join()
     ingest = result["ingest"]
-    print(f"frames: {args.frames}, header {header_bytes / 1024:.2f} KB, JPEG {image_bytes / 1024:.1f} KB, shards of {args.shard_size}")
-    print(f"collector ingest (receive + validate + durable write), 1 core: {ingest:,.0f} frames/s ({ingest * (header_bytes + image_bytes) / 1e6:,.0f} MB/s)")
+    masks = f"mask PNG {mask_bytes / 1024:.2f} KB" if mask_bytes else "no masks"
+    print(f"frames: {args.frames}, header {header_bytes / 1024:.2f} KB, JPEG {image_bytes / 1024:.1f} KB, {masks}, shards of {args.shard_size}")
+    print(f"collector ingest (receive + validate + durable write), 1 core: {ingest:,.0f} frames/s "
+          f"({ingest * (header_bytes + image_bytes + mask_bytes) / 1e6:,.0f} MB/s)")
     print(f"bare pyzmq PUSH/PULL, same payloads:                          {bare:,.0f} frames/s")
     print(f"ratio ingest / bare: {ingest / bare:.2f}")
 

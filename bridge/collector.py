@@ -10,14 +10,17 @@ logged; it is never stored, and the collector keeps running.
 
 The hot path receives without copying images (`copy=False`), parses with pydantic's compiled
 JSON validator, writes the numbers straight into the open shard's arrays, and leaves disk
-writes to the store's writer thread.
+writes to the store's writer thread. Person masks are decoded (zlib, which releases the GIL) in
+the batched step, spread over a few threads when the process may use more than one core.
 """
 
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import dataclasses
 import logging
+import os
 import time
 import zlib
 
@@ -26,7 +29,7 @@ import zmq
 from pydantic import ValidationError
 
 from generator.camera import in_image, is_pinhole, project_points, right_view_points, world_to_camera
-from generator.masks import MaskError, decode_mask_png
+from generator.masks import MaskError, count_mask_pixels
 from generator.store import DatasetStore, DuplicateFrame, OpenShard
 
 from .image_probe import ImageProbeError, probe_image, probe_png
@@ -132,7 +135,10 @@ class CollectorStats:
 class Collector:
     """Validates messages and stores frames into a DatasetStore; `bind()` then `poll()` in a loop."""
 
-    def __init__(self, store: DatasetStore, expect: Expectations, transport: TransportConfig | None = None, context: zmq.Context | None = None):
+    def __init__(self, store: DatasetStore, expect: Expectations, transport: TransportConfig | None = None, context: zmq.Context | None = None,
+                 mask_threads: int | None = None):
+        """`mask_threads`: threads that decode masks in each batch (None: up to 4, one per core this
+        process may use beyond the first; 0: on the receiving thread)."""
         self.store = store
         self.expect = expect
         self.transport = transport or TransportConfig()
@@ -141,6 +147,9 @@ class Collector:
         self.stats = CollectorStats()
         self.players: dict[str, PlayerState] = {}
         self._pending: list[_Staged] = []
+        if mask_threads is None:
+            mask_threads = min(4, len(os.sched_getaffinity(0)) - 1) if hasattr(os, "sched_getaffinity") else 0
+        self._mask_pool = concurrent.futures.ThreadPoolExecutor(mask_threads, thread_name_prefix="mask-check") if mask_threads > 0 else None
         self._auth_failures = 0
 
     # -- sockets ---------------------------------------------------------------------------------
@@ -171,6 +180,9 @@ class Collector:
         return n
 
     def close(self) -> None:
+        if self._mask_pool is not None:
+            self._mask_pool.shutdown()
+            self._mask_pool = None
         if self.server is not None:
             self.server.poll_auth_events()
             self._auth_failures = self.server.auth_failures
@@ -211,6 +223,7 @@ class Collector:
     def flush(self) -> None:
         """Run the geometry checks over the staged frames at once, then store or reject each."""
         pending, self._pending = self._pending, []
+        mask_problems = self._decode_masks(pending)
         by_shard: dict[int, list[_Staged]] = {}
         for st in pending:
             by_shard.setdefault(id(st.shard), []).append(st)
@@ -222,6 +235,8 @@ class Collector:
                 log.exception("collector failed on the geometry check")
                 problems = {i: ("internal", f"{type(e).__name__}: {e}") for i in range(len(group))}
             for i, st in enumerate(group):
+                if id(st) in mask_problems:
+                    problems.setdefault(i, mask_problems[id(st)])
                 if i in problems:
                     self.store.unstage(shard, st.row)
                     st.player.frames_rejected += 1
@@ -232,6 +247,32 @@ class Collector:
                 st.accepted = True
                 st.player.frames_accepted += 1
                 self.stats.frames_accepted += 1
+
+    def _decode_masks(self, pending: list["_Staged"]) -> dict[int, tuple[str, str]]:
+        """Decode the staged frames' masks (values 0/1, shape) and record their person pixel counts;
+        {id(staged): (reason, detail)} for the masks that fail."""
+        staged = [st for st in pending if st.mask is not None]
+        if not staged:
+            return {}
+        def decode(chunk: list[_Staged]) -> list:
+            return [_decode_mask(st.mask, st.mask_shape) for st in chunk]
+
+        if self._mask_pool is None or len(staged) < 4:
+            results = decode(staged)
+        else:  # the pool's threads and this one each take an interleaved share (zlib releases the GIL)
+            n = self._mask_pool._max_workers + 1
+            chunks = [staged[k::n] for k in range(n)]
+            futures = [self._mask_pool.submit(decode, c) for c in chunks[1:]]
+            done = [decode(chunks[0]), *(f.result() for f in futures)]
+            by_id = {id(st): r for c, rs in zip(chunks, done) for st, r in zip(c, rs)}
+            results = [by_id[id(st)] for st in staged]
+        problems = {}
+        for st, result in zip(staged, results):
+            if isinstance(result, str):
+                problems[id(st)] = ("mask", f"frame {st.shard.first + st.row}: {result}")
+            else:
+                st.shard.arrays["mask_pixels"][st.row] = result
+        return problems
 
     def _reject(self, reason: str, detail: str) -> None:
         n = self.stats.rejects[reason] = self.stats.rejects[reason] + 1
@@ -331,9 +372,8 @@ class Collector:
             probe_image(info.encoding, image, info.shape)
         except ImageProbeError as e:
             raise Reject("image_decode", f"frame {h.frame_id}: {e}") from None
-        mask_pixels = -1
         if mask_part is not None:
-            mask_pixels = _check_mask(h, mask_part)
+            _check_mask_part(h, mask_part)  # its length, CRC-32 and PNG structure; decoded in flush()
             self.stats.bytes_received += _buffer(mask_part).nbytes
 
         try:
@@ -355,7 +395,6 @@ class Collector:
         a["image_crc32"][row] = crc
         if mask_part is not None:
             a["mask_crc32"][row] = h.mask.crc32
-        a["mask_pixels"][row] = mask_pixels
         src = h.source
         if src.kind == "clip":
             a["source_frame"][row] = src.frame
@@ -363,7 +402,7 @@ class Collector:
         else:
             a["source_frame"][row] = -1
             names = ("prior", "prior", "prior")
-        staged = _Staged(shard, row, header, image_part, info.encoding, *names, player, mask=mask_part)
+        staged = _Staged(shard, row, header, image_part, info.encoding, *names, player, mask=mask_part, mask_shape=(height, width))
         self._pending.append(staged)
         return staged
 
@@ -382,6 +421,7 @@ class _Staged:
     action: str
     player: PlayerState
     mask: object = None  # the mask part (bytes or zmq.Frame), None when the frame has none
+    mask_shape: tuple[int, int] = (0, 0)  # (height, width) it must decode to
     accepted: bool = False
 
 
@@ -399,8 +439,8 @@ def _check_part_count(h: FrameHeader, n: int) -> None:
     raise Reject("parts", f"frame {h.frame_id}: {n} message parts; a protocol {h.protocol} frame {what} has {expected}")
 
 
-def _check_mask(h: FrameHeader, part) -> int:
-    """Validate a frame's mask part against its header and image; returns its person pixel count."""
+def _check_mask_part(h: FrameHeader, part) -> None:
+    """The checks of a frame's mask part that need no decoding: shape, length, CRC-32, PNG structure."""
     info, width, height = h.mask, *h.camera.image_size
     data = _buffer(part)
     where = f"frame {h.frame_id}"
@@ -412,11 +452,17 @@ def _check_mask(h: FrameHeader, part) -> int:
     if crc != info.crc32:
         raise Reject("mask", f"{where}: mask CRC-32 {crc} != {info.crc32}")
     try:
-        probe_png(data)  # structure first: signature, IHDR, chunk chain, IEND
-        mask = decode_mask_png(data, (height, width))
-    except (ImageProbeError, MaskError) as e:
+        probe_png(data)  # signature, IHDR, chunk chain, IEND
+    except ImageProbeError as e:
         raise Reject("mask", f"{where}: {e}") from None
-    return int(np.count_nonzero(mask))
+
+
+def _decode_mask(part, shape: tuple[int, int]) -> int | str:
+    """The mask's person pixel count, or why it is not a 0/1 greyscale PNG of `shape`."""
+    try:
+        return count_mask_pixels(_buffer(part), shape)
+    except MaskError as e:
+        return str(e)
 
 
 def _header_bytes(part, limit: int) -> bytes:

@@ -18,7 +18,7 @@ from generator.player import encode_image
 from generator.camera import in_image, intrinsics_from_fov, look_at, project_points, right_view_points, world_to_camera
 from generator.skeleton import NUM_JOINTS
 
-from .protocol import Capabilities, ImageInfo, encode_frame_header
+from .protocol import Capabilities, ImageInfo, MaskInfo, encode_frame_header
 from .transport import PlayerChannel, SendTimeout
 from .workplan import parse_id_ranges
 
@@ -69,6 +69,15 @@ def synthetic_ground_truth(rng: np.random.Generator, width: int, height: int, ba
     }
 
 
+def synthetic_mask(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
+    """A person-mask stand-in: (H, W) uint8, 1 inside an upright ellipse about a third of the
+    image tall (a few % of the pixels, like a rendered person in a wide shot), 0 elsewhere."""
+    y, x = np.mgrid[:height, :width] + 0.5
+    cx, cy = rng.uniform(0.35, 0.65) * width, rng.uniform(0.35, 0.65) * height
+    ry, rx = rng.uniform(0.12, 0.25) * height, rng.uniform(0.04, 0.08) * width
+    return (((x - cx) / rx) ** 2 + ((y - cy) / ry) ** 2 < 1.0).astype(np.uint8)
+
+
 def synthetic_frame(
     rng: np.random.Generator,
     *,
@@ -80,14 +89,18 @@ def synthetic_frame(
     image: bytes,
     image_size: tuple[int, int],
     encoding: str = "jpeg",
+    mask: bytes | None = None,
 ) -> list[bytes]:
-    """One valid `[header, image]` message around an already encoded image."""
+    """One valid `[header, image]` message around an already encoded image, or `[header, image,
+    mask]` with an already encoded mask PNG."""
     w, h = image_size
     gt = synthetic_ground_truth(rng, w, h)
     info = ImageInfo(encoding=encoding, shape=(h, w, 3), size_bytes=len(image), crc32=zlib.crc32(image))
+    mask_info = None if mask is None else MaskInfo(encoding="png", shape=(h, w), size_bytes=len(mask), crc32=zlib.crc32(mask))
     source = {"kind": "clip", "clip": "synthetic", "frame": int(frame_id), "subject": "synthetic", "action": "stand"}
-    header = encode_frame_header(run_id=run_id, player_id=player_id, seq=seq, frame_id=frame_id, seed=seed, source=source, image=info, **gt)
-    return [header, image]
+    header = encode_frame_header(run_id=run_id, player_id=player_id, seq=seq, frame_id=frame_id, seed=seed, source=source, image=info,
+                                 mask=mask_info, **gt)
+    return [header, image] if mask is None else [header, image, mask]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -639,7 +639,7 @@ def load_dataset_arrays(folder: str | Path, keys: tuple[str, ...] | None = None)
 
 class DatasetReader:
     """Random access to a dataset folder's frames: their arrays in frame-id order, and each image
-    by one seek and read in its shard's tar (the .npz records where every image sits).
+    and person mask by one seek and read in its shard's tar (the .npz records where each sits).
 
     Used by the PyTorch `FrameDataset` and the desktop viewer. File handles are per process, so a
     reader can be shared with DataLoader workers.

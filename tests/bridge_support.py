@@ -8,7 +8,7 @@ import numpy as np
 
 from bridge.collector import Collector, Expectations
 from bridge.protocol import ImageInfo, MaskInfo, encode_frame_header
-from bridge.synthetic import synthetic_ground_truth, synthetic_image
+from bridge.synthetic import synthetic_ground_truth, synthetic_image, synthetic_mask
 from bridge.transport import TransportConfig
 from generator.masks import encode_mask_png
 from generator.player import encode_image
@@ -30,11 +30,8 @@ def frame_fields(rng: np.random.Generator, size=SIZE) -> dict:
 
 
 def mask_bytes(rng: np.random.Generator, size=SIZE) -> bytes:
-    """A person-mask PNG: a random blob of ones over zeros."""
-    w, h = size
-    y, x = np.mgrid[:h, :w]
-    cx, cy, r = rng.uniform(0.3 * w, 0.7 * w), rng.uniform(0.3 * h, 0.7 * h), rng.uniform(0.15, 0.3) * min(w, h)
-    return encode_mask_png(((x - cx) ** 2 + (y - cy) ** 2 < r * r).astype(np.uint8))
+    """A person-mask PNG: an ellipse of ones over zeros."""
+    return encode_mask_png(synthetic_mask(rng, *size))
 
 
 def frame_message(fields: dict, image: bytes, *, frame_id: int, seq: int, run_id: str = RUN_ID, player_id: str = "p0",
