@@ -47,7 +47,7 @@ def solid(color=BG) -> Background:
 
 def posed_scene(pose, camera_pos, target, fov_deg=50.0, size=(W, H), occluders=None, background=None):
     """A sampled scene (body style, light) with the pose, camera and background replaced."""
-    config = SceneConfig(image_size=size, body={"mirror_probability": 0.0, "bone_scale": None}, occluders={"probability": 0.0})
+    config = SceneConfig(body_model="mannequin", image_size=size, body={"mirror_probability": 0.0, "bone_scale": None}, occluders={"probability": 0.0})
     scene = sample_scene(config, make_bank(pose[None]), seed=0, frame_id=0)
     R, t = look_at(np.asarray(camera_pos, float), np.asarray(target, float))
     return dataclasses.replace(
@@ -206,7 +206,7 @@ def test_exit_distances_match_the_shapes():
 
 def test_visibility_agrees_with_the_ground_truth_on_sampled_scenes(renderer):
     bank = load_pose_source("bundled")
-    config = SceneConfig(image_size=(W, H), occluders={"probability": 0.5})
+    config = SceneConfig(body_model="mannequin", image_size=(W, H), occluders={"probability": 0.5})
     counts = np.zeros(3, int)
     for f in range(40):
         scene = sample_scene(config, bank, seed=11, frame_id=f)
@@ -294,7 +294,7 @@ def test_visible_joints_lie_inside_the_mask_on_sampled_scenes(renderer):
     """Every joint marked visible projects onto the mask (within 2 px) on 200 random frames with
     occluders; occluded joints often do not (the mask is not just everything)."""
     bank = load_pose_source("bundled")
-    config = SceneConfig(image_size=(W, H), occluders={"probability": 0.5})
+    config = SceneConfig(body_model="mannequin", image_size=(W, H), occluders={"probability": 0.5})
     offsets = np.stack(np.meshgrid(np.arange(-2, 3), np.arange(-2, 3)), axis=-1).reshape(-1, 2)
     visible = occluded = occluded_off = 0
     for f in range(200):
@@ -372,7 +372,7 @@ def test_photo_backgrounds(tmp_path, caplog):
         img = r.render(posed_scene(pose, **at, background=dataclasses.replace(split, photo=0.99))).rgb
         assert abs(int(img[5, 5, 1]) - 255) <= 3 and img[5, 5, 0] <= 3  # the green JPEG
         # Sampled scenes with a photo_dir use it.
-        config = SceneConfig(background={"weights": {"photo": 1.0}, "photo_dir": folder})
+        config = SceneConfig(body_model="mannequin", background={"weights": {"photo": 1.0}, "photo_dir": folder})
         scene = sample_scene(config, make_bank(pose[None]), 0, 0)
         assert scene.background.kind == "photo"
         r.render(scene)
@@ -408,7 +408,7 @@ def test_photo_folder_errors(tmp_path):
 
 def test_same_scene_same_image_and_visibility(tmp_path):
     bank = load_pose_source("bundled")
-    config = SceneConfig(occluders={"probability": 1.0})
+    config = SceneConfig(body_model="mannequin", occluders={"probability": 1.0})
     scenes = [sample_scene(config, bank, seed=21, frame_id=f) for f in range(3)]
     with MannequinRenderer(W, H) as a:
         first = [a.render(s) for s in scenes]

@@ -243,8 +243,8 @@ def test_the_mask_overlay_tints_the_person_and_toggles_off(app, tmp_path):
     Image.new("RGB", (w, h), grey).save(buf, format="PNG")
     mask = np.zeros((h, w), dtype=np.uint8)
     mask[:, : w // 2] = 1  # the left half is "the person"
-    # Every joint far left of the image (visibility 0), so no skeleton is drawn over the pixels read below.
-    j3 = np.c_[np.full(17, -10000.0), np.zeros(17), np.full(17, 2000.0)]
+    # The person far left of the image (visibility 0), so no skeleton is drawn over the pixels read below.
+    j3 = fields["joints_3d"] + [-10000.0 - fields["joints_3d"][:, 0].max(), 0.0, 0.0]
     fields.update(
         joints_3d=j3,
         joints_3d_world=camera.camera_to_world(j3, fields["R"], fields["t"]),
