@@ -17,12 +17,11 @@ from bridge.generate import load_generate_config, run_generate
 from bridge.launcher import free_port
 from bridge.players import BuiltinLauncher
 from generator.pairs_io import load_pairs
-from generator.player import PlayerConfig, PlayerSettings, run_player
+from generator.player import PlayerConfig, PlayerSettings, run_player, scene_renderer
 from generator.poses import load_pose_source
 from generator.scene import SceneConfig, sample_scene, scene_ground_truth
 from generator.dataset import FrameDataset
 from generator.masks import encode_mask_png
-from generator.render import MannequinRenderer
 from generator.store import DatasetReader, load_dataset_arrays, load_dataset_pairs, read_manifest
 from posebridge import main as cli_main
 
@@ -106,7 +105,7 @@ def test_the_player_speaks_the_protocol_with_exact_ground_truth(tmp_path):
     """One player process into a bare collector: every frame accepted, keypoints equal to the
     scene's, and the person mask bit for bit what the renderer draws here, through the store, its
     reader and the PyTorch dataset."""
-    config = PlayerConfig(scene=SceneConfig(image_size=(40, 32)))
+    config = PlayerConfig(scene=SceneConfig(image_size=(40, 32), human={"identities": 8}))
     collector = open_collector(tmp_path / "ds", frames=6, shard_size=6, image_size=(40, 32))
     endpoint = collector.bind()[0]
     settings = PlayerSettings(endpoint=endpoint, run_id="test-run", player_id="solo", seed=11, frame_ids="0-5", config=config)
@@ -135,7 +134,7 @@ def test_the_player_speaks_the_protocol_with_exact_ground_truth(tmp_path):
         assert stored["sequence"][i] == scene.source["clip"] and stored["source_frame"][i] == scene.source["frame"]
     reader, torch_ds = DatasetReader(tmp_path / "ds"), FrameDataset(tmp_path / "ds")
     assert torch_ds.masks and reader.has_mask.all()
-    with MannequinRenderer(40, 32) as renderer:
+    with scene_renderer(config.scene) as renderer:  # the human body, as the player draws it
         for i in range(6):
             mask = renderer.render(sample_scene(config.scene, bank, 11, i)).mask
             assert mask.any() and reader.mask_png(i) == encode_mask_png(mask)
