@@ -35,6 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .config_file import read_config_mapping
 from .masks import MASK_ENCODING, encode_mask_png
 from .body.model import PHENOTYPE_LABELS
+from .render.post import apply_post_effects
 from .scene import SceneConfig, sample_scene, scene_ground_truth
 
 log = logging.getLogger(__name__)
@@ -123,7 +124,9 @@ class FrameProducer:
         scene = sample_scene(self.config.scene, self.bank, self.seed, frame_id)
         gt = scene_ground_truth(scene)
         frame = self.renderer.render(scene)
-        image = encode_image(frame.rgb, self.config.encoding, self.config.jpeg_quality)
+        rgb = apply_post_effects(frame.rgb, scene.post)
+        quality = self.config.jpeg_quality if scene.post.jpeg_quality is None else scene.post.jpeg_quality
+        image = encode_image(rgb, self.config.encoding, quality)
         w, h = scene.image_size
         info = ImageInfo(encoding=self.config.encoding, shape=(h, w, 3), size_bytes=len(image), crc32=zlib.crc32(image))
         parts = [image]
@@ -138,6 +141,10 @@ class FrameProducer:
             "background": scene.background.kind,
             "occluders": len(scene.occluders),
             "body": self.config.scene.body_model,
+            "blur_px": round(scene.post.blur_sigma_px, 3),
+            "motion_px": round(scene.post.motion_length_px, 3),
+            "noise": round(scene.post.noise_sigma, 3),
+            "jpeg_quality": quality if self.config.encoding == "jpeg" else 0,
         }
         if scene.human is not None:  # meta holds scalars: the identity and its phenotype, one key each
             meta["identity"] = scene.human.identity

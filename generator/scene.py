@@ -177,6 +177,27 @@ class OccluderConfig(_Section):
         return v
 
 
+class PostConfig(_Section):
+    """Camera-like post-processing (generator/render/post.py), each effect with its own probability."""
+
+    blur_probability: float = Field(0.15, ge=0.0, le=1.0)  # defocus: a Gaussian blur
+    blur_sigma_px: FloatRange = (0.5, 1.6)
+    motion_probability: float = Field(0.1, ge=0.0, le=1.0)  # motion blur along a uniform direction
+    motion_length_px: FloatRange = (2.0, 9.0)
+    noise_probability: float = Field(0.3, ge=0.0, le=1.0)  # Gaussian sensor noise, in 8-bit levels
+    noise_sigma: FloatRange = (1.0, 6.0)
+    color_jitter: float = Field(0.08, ge=0.0, le=0.5)  # per-channel gain 1 +- this, brightness offset +- 20x this levels
+    jpeg_quality: tuple[int, int] | None = (70, 95)  # per-frame JPEG quality; None: the player's fixed quality
+    _bounds = {"blur_sigma_px": (0.0, 20.0), "motion_length_px": (0.0, 100.0), "noise_sigma": (0.0, 64.0)}
+
+    @field_validator("jpeg_quality")
+    @classmethod
+    def _quality(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not 1 <= v[0] <= v[1] <= 100:
+            raise ValueError(f"must satisfy 1 <= low <= high <= 100, got {list(v)}")
+        return v
+
+
 class SceneConfig(BaseModel):
     """Everything random about a built-in player frame; part of the run config."""
 
@@ -193,6 +214,7 @@ class SceneConfig(BaseModel):
     lighting: LightingConfig = Field(default_factory=LightingConfig)
     background: BackgroundConfig = Field(default_factory=BackgroundConfig)
     occluders: OccluderConfig = Field(default_factory=OccluderConfig)
+    post: PostConfig = Field(default_factory=PostConfig)
     pose_attempts: int = Field(20, ge=1)  # poses tried per frame before giving up on the camera rule
 
     @field_validator("image_size")
@@ -277,6 +299,28 @@ class Occluders:
 
 
 @dataclasses.dataclass
+class PostEffects:
+    """What the camera does to the rendered image (zero/neutral values: nothing)."""
+
+    blur_sigma_px: float
+    motion_length_px: float
+    motion_angle: float  # radians, image x right, y down
+    gain: np.ndarray  # (3,) per-channel
+    offset: float  # 8-bit levels
+    noise_sigma: float  # 8-bit levels
+    noise_seed: int
+    jpeg_quality: int | None  # None: the player's
+
+    @property
+    def active(self) -> bool:
+        return bool(self.blur_sigma_px > 0 or self.motion_length_px > 0 or self.noise_sigma > 0 or self.offset != 0 or np.any(self.gain != 1))
+
+    @staticmethod
+    def none() -> "PostEffects":
+        return PostEffects(0.0, 0.0, 0.0, np.ones(3), 0.0, 0.0, 0, None)
+
+
+@dataclasses.dataclass
 class Scene:
     """Everything needed to draw one frame and derive its ground truth."""
 
@@ -295,6 +339,7 @@ class Scene:
     background: Background
     occluders: Occluders
     human: HumanBody | None = None  # the human body; None for the mannequin
+    post: PostEffects = dataclasses.field(default_factory=PostEffects.none)
 
 
 @dataclasses.dataclass
@@ -401,6 +446,18 @@ def _pose_human(rng: np.random.Generator, bodies: BodyPool, target: np.ndarray) 
     joints = posed_joints(bodies.rigs[identity], pose)
     lift = np.array([0.0, 0.0, target[FEET, 2].min() - joints[FEET, 2].min()])
     return identity, BodyPose(pose.rotations, pose.translations + lift), joints + lift
+
+
+def sample_post_effects(rng: np.random.Generator, config: PostConfig) -> PostEffects:
+    u = rng.random(3)
+    blur = _uniform(rng, config.blur_sigma_px) if u[0] < config.blur_probability else 0.0
+    motion = _uniform(rng, config.motion_length_px) if u[1] < config.motion_probability else 0.0
+    angle = rng.uniform(0.0, np.pi)
+    noise = _uniform(rng, config.noise_sigma) if u[2] < config.noise_probability else 0.0
+    gain = 1.0 + rng.uniform(-config.color_jitter, config.color_jitter, 3)
+    offset = 20.0 * rng.uniform(-config.color_jitter, config.color_jitter)
+    quality = None if config.jpeg_quality is None else int(rng.integers(config.jpeg_quality[0], config.jpeg_quality[1] + 1))
+    return PostEffects(float(blur), float(motion), float(angle), gain, float(offset), float(noise), int(rng.integers(2**31)), quality)
 
 
 def sample_lighting(rng: np.random.Generator, config: LightingConfig, camera_azimuth: float) -> Lighting:
@@ -527,6 +584,7 @@ def sample_scene(config: SceneConfig, bank: PoseBank, seed: int, frame_id: int) 
     lighting = sample_lighting(rng, config.lighting, float(np.arctan2(to_camera[1], to_camera[0])))
     background = sample_background(rng, config.background)
     occluders = sample_occluders(rng, config.occluders, joints, camera_pos)
+    post = sample_post_effects(rng, config.post)
     return Scene(
         frame_id=int(frame_id),
         seed=int(seed),
@@ -543,4 +601,5 @@ def sample_scene(config: SceneConfig, bank: PoseBank, seed: int, frame_id: int) 
         background=background,
         occluders=occluders,
         human=human,
+        post=post,
     )
