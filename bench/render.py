@@ -4,7 +4,8 @@ The timed "full" loop is what one player process does per frame before it sends:
 from the bundled mocap (`sample_scene`: pose, body identity and its retargeting, clothing, camera,
 light, background, occluders), render it and read back the image, the person mask and the joints'
 depth (`renderer.render`, which also derives visibility), compute the ground truth
-(`scene_ground_truth`), encode a JPEG at quality 90 and the mask as a PNG. In the same run, the
+(`scene_ground_truth`), apply the camera effects and encode a JPEG at the frame's quality, and the
+mask as a PNG. In the same run, the
 reference loop draws the same scenes bare: the skinned body (or the mannequin's instances) over
 the background, and reads back the colour image, nothing else. Rounds alternate between the
 loops; the script prints the median rate of each, the ratio, and where the full loop's time goes.
@@ -33,11 +34,12 @@ from generator.masks import encode_mask_png  # noqa: E402
 from generator.player import encode_image, scene_renderer  # noqa: E402
 from generator.poses import load_pose_source  # noqa: E402
 from generator.render import mannequin_primitives  # noqa: E402
+from generator.render.post import apply_post_effects  # noqa: E402
 from generator.render.mannequin import occluder_primitives  # noqa: E402
 from generator.scene import SceneConfig, sample_scene, scene_ground_truth  # noqa: E402
 
 SEED = 7
-STAGES = ("sample_scene", "render + visibility", "ground truth", "jpeg q90", "mask png")
+STAGES = ("sample_scene", "render + visibility", "ground truth", "post + jpeg", "mask png")
 
 
 def full_loop(renderer, config: SceneConfig, bank, first: int, frames: int, stage_s: dict) -> float:
@@ -51,7 +53,7 @@ def full_loop(renderer, config: SceneConfig, bank, first: int, frames: int, stag
         t2 = time.perf_counter()
         scene_ground_truth(scene)
         t3 = time.perf_counter()
-        encode_image(frame.rgb, "jpeg", jpeg_quality=90)
+        encode_image(apply_post_effects(frame.rgb, scene.post), "jpeg", jpeg_quality=scene.post.jpeg_quality or 90)
         t4 = time.perf_counter()
         encode_mask_png(frame.mask)
         t5 = time.perf_counter()
@@ -121,7 +123,7 @@ def main() -> None:
     total = sum(stage_s.values())
     print(f"renderer: {gl_name} ({os.cpu_count()} cores, LP_NUM_THREADS={os.environ.get('LP_NUM_THREADS', 'default')}); body: {args.body}")
     print(f"scenes: bundled mocap ({len(bank)} poses), {args.size}x{args.size}, backgrounds {list(config.background.active_weights())}")
-    print(f"full (scene + render + readbacks + visibility + ground truth + JPEG q90 + mask PNG): {full:7.1f} frames/s")
+    print(f"full (scene + render + readbacks + visibility + ground truth + post + JPEG + mask PNG): {full:7.1f} frames/s")
     print(f"reference, bare draw + colour readback of the same scenes:                        {bare:7.1f} frames/s")
     print(f"ratio full / bare: {full / bare:.2f}")
     print("full loop time by stage: " + ", ".join(f"{k} {1e3 * v / (args.rounds * args.frames):.2f} ms ({100 * v / total:.0f} %)" for k, v in stage_s.items()))
