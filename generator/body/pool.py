@@ -68,12 +68,9 @@ class BodyPool:
         while the surface seen at its pixel is no nearer the camera than that."""
         joints = self.rigs[i].rest_joints()
         v = self.identities.vertices[i].astype(np.float64)
-        seg = self.model.influence_segments[:, 0]
-        out = np.empty(17)
-        for j in range(17):
-            own = JOINT_SURFACE[j, 1 + seg]
-            out[j] = 2.0 * np.sqrt(((v[own] - joints[j]) ** 2).sum(axis=1).min()) + 20.0
-        return out
+        own = JOINT_SURFACE[:, 1 + self.model.influence_segments[:, 0]].T  # (V, 17)
+        d2 = ((v[:, None, :] - joints[None]) ** 2).sum(axis=-1)
+        return 2.0 * np.sqrt(np.where(own, d2, np.inf).min(axis=0)) + 20.0
 
     @staticmethod
     @functools.cache

@@ -25,7 +25,7 @@ from ..body.pool import JOINT_SURFACE, BodyPool
 from ..camera import in_image, project_points, world_to_camera
 from ..scene import Scene
 from .mannequin import occluder_primitives
-from .renderer import PrimitiveRenderer, RenderedFrame, _shader
+from .renderer import PrimitiveRenderer, RenderedFrame, _shader, view_projection
 from .visibility import OCCLUDED, OUTSIDE, VISIBLE
 
 
@@ -67,8 +67,6 @@ class HumanRenderer:
         return vao
 
     def _set_uniforms(self, scene: Scene) -> None:
-        from .renderer import view_projection
-
         prog, human = self._prog, scene.human
         prog["u_view_proj"].write(view_projection(scene.K, scene.R, scene.t, self.width, self.height).T.astype(np.float32).tobytes())
         prog["u_seg"].write(human.pose.rows().tobytes())
