@@ -29,7 +29,7 @@ sysdeps:
 	fi
 
 demo: $(STAMP) sysdeps
-	$(BIN)/posebridge demo --out demo_out
+	$(BIN)/posebridge demo --out demo_out --resume
 
 test: $(STAMP) sysdeps
 	$(BIN)/python -m pytest -q
