@@ -109,6 +109,8 @@ def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_jso
     Exit status 0 only when the dataset is complete and sound (and, with --verify, verified);
     1 when frames are missing or a shard is damaged, with the reason on the last line.
     """
+    from rich.markup import escape
+
     from .dataset_report import contact_sheet, print_dataset_summary, summarize_dataset, summary_json, verify_dataset
 
     summary = summarize_dataset(folder)
@@ -120,7 +122,7 @@ def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_jso
     if verify:  # before the contact sheet, which would stop at the first damaged image
         checked, problems = verify_dataset(folder, decode=True)
         for p in problems[:50]:
-            console.print(f"[red]problem[/]: {p}", markup=True, highlight=False)
+            console.print(f"[red]problem[/]: {escape(p)}", highlight=False)
         console.print(f"verified {checked} frames: " + ("[green]no problems[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"))
     if summary.frames_stored and not summary.damaged and (not verify or not problems):
         path = contact_sheet(folder, sheet or folder / "contact_sheet.png", samples=samples)

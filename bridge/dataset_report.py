@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from rich.markup import escape
 from rich.table import Table
 
 from generator.camera import camera_center, fov_from_focal
@@ -269,9 +270,9 @@ def print_dataset_summary(console, s: DatasetSummary) -> None:
     head = Table(title=f"dataset {m.config.get('player_kind', '?')} seed {m.config.get('seed')}", show_header=False)
     head.add_row("frames", f"{s.frames_stored} / {m.frames}" + (" (complete)" if s.complete else f" [yellow](incomplete: {s.missing} missing)[/]"))
     for problem in s.damaged:
-        head.add_row("[red]damaged shard[/]", problem)
+        head.add_row("[red]damaged shard[/]", escape(problem))
     for problem in s.lost:
-        head.add_row("[red]lost shard[/]", problem)
+        head.add_row("[red]lost shard[/]", escape(problem))
     head.add_row("shards", f"{s.shards} of up to {m.shard_size} frames, {s.bytes_on_disk / 2**20:.1f} MiB")
     head.add_row("runs", ", ".join(f"{r.run_id} {r.status} (+{r.frames_stored})" for r in m.runs[-5:]))
     head.add_row("rejected messages", ", ".join(f"{k} {v}" for k, v in sorted(s.rejects.items())) or "0")

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -400,7 +401,7 @@ def print_generate_summary(console: Console, s: GenerateSummary) -> None:
     t = Table(title=f"posebridge generate: {s.folder}", show_header=False)
     t.add_row("run", s.run_id)
     for problem in s.quarantined:
-        t.add_row("[yellow]rendered again[/]", problem)
+        t.add_row("[yellow]rendered again[/]", escape(problem))
     t.add_row("frames stored", f"{s.frames_stored} / {s.frames}" + (" (complete)" if s.complete else " (incomplete: rerun to resume)"))
     t.add_row("made this run", f"{s.frames_new} in {s.elapsed_s:.1f} s ({s.fps:.1f} frames/s)")
     t.add_row("players", f"{s.players_started} started, {s.players_restarted} restarted")
