@@ -34,7 +34,7 @@ body: $(STAMP)
 	@$(BIN)/python -m generator.body
 
 demo: $(STAMP) sysdeps body
-	$(BIN)/posebridge demo --out demo_out
+	$(BIN)/posebridge demo --out demo_out --resume
 
 test: $(STAMP) sysdeps body
 	$(BIN)/python -m pytest -q

@@ -6,10 +6,8 @@ Each package owns its commands in its own `cli.py`; this table only names them.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import logging
-import sys
 
 import click
 
@@ -33,58 +31,17 @@ COMMANDS: dict[str, str] = {
 }
 
 
-# Exceptions that mean bad input (a file, a flag, a config), not a bug: every command reports them
-# as one line, "Error: <message>", exit status 1. Readers raise ValueError subclasses whose message
-# names the file, key or line (PairsFormatError, BVHParseError, DeepMimicFormatError, ...); OSError
-# covers missing and unreadable paths. Entries are "module:Class", matched only once that module is
-# loaded (an exception of a module never imported cannot occur), so this costs no imports.
-USER_ERRORS: tuple[str, ...] = ("builtins:ValueError", "builtins:OSError", "generator.store:StoreError")
-
-
-def is_user_error(error: BaseException) -> bool:
-    """True when `error` is bad input that a command reports in one line (see USER_ERRORS)."""
-    for spec in USER_ERRORS:
-        module, name = spec.split(":")
-        cls = getattr(sys.modules.get(module), name, None)
-        if isinstance(cls, type) and isinstance(error, cls):
-            return True
-    return False
-
-
-def user_error_message(error: BaseException) -> str:
-    """The one-line form of a user error: its message, or its type when it has none."""
-    text = str(error).strip()
-    if isinstance(error, OSError) and error.filename is not None and error.strerror:
-        text = f"{error.filename}: {error.strerror}"
-    return text or type(error).__name__
-
-
-def report_user_errors(fn):
-    """Decorate a command (or a group's invoke): a `USER_ERRORS` exception escaping it becomes a
-    `click.ClickException`, i.e. "Error: <message>" and exit status 1. With -vv the traceback is kept."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        try:
-            return fn(*args, **kwargs)
-        except click.ClickException:
-            raise
-        except Exception as e:
-            if not is_user_error(e) or logging.getLogger().isEnabledFor(logging.DEBUG):
-                raise
-            raise click.ClickException(user_error_message(e)) from e
-
-    return wrapper
-
-
 class LazyGroup(click.Group):
     """A click group whose subcommands are imported only when invoked (or listed in --help).
 
-    It is also where bad input becomes a one-line error, for every command (`report_user_errors`).
+    It is also where bad input becomes a one-line error, for every command
+    (`generator.cli_support.user_errors`, imported only when a command runs).
     """
 
     def invoke(self, ctx: click.Context):
-        return report_user_errors(super().invoke)(ctx)
+        from generator.cli_support import user_errors
+
+        return user_errors(super().invoke)(ctx)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(set(super().list_commands(ctx)) | set(COMMANDS))

@@ -8,6 +8,8 @@ from pathlib import Path
 import click
 from rich.console import Console
 
+from generator.cli_support import overwrite_option, user_errors
+
 console = Console(stderr=True)
 
 
@@ -37,7 +39,8 @@ def _player_kinds() -> list[str]:
 @click.option("--workers", type=int, help="Player processes (0: wait for players started elsewhere). [config or 2]")
 @click.option("--seed", type=int, help="Run seed: with the config it determines every frame. [config or 0]")
 @click.option("--image-size", callback=_image_size, help="Rendered image size, N or WxH. [config or 256]")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Dataset folder (created, or resumed).")
+@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Dataset folder: created, or resumed when made with the same arguments.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML generate config.")
 @click.option("--endpoint", "endpoints", multiple=True, help="Collector bind endpoint(s), e.g. tcp://0.0.0.0:5557. [tcp://127.0.0.1:*]")
 @click.option("--shard-size", type=int, help="Frames per shard. [config or 1000]")
@@ -56,12 +59,13 @@ def _player_kinds() -> list[str]:
 @click.option("--control", type=click.Choice(["process", "mlagents"]), default="process", show_default=True,
               help="How builtin players are driven: started directly, or through ML-Agents like Unity players.")
 @click.option("--no-progress", is_flag=True, help="No progress display (logs only).")
+@overwrite_option("dataset folder (even one made with other arguments)")
+@user_errors
 def generate(player, frames, workers, seed, image_size, out, config_path, endpoints, shard_size, pose_source, exclude_subjects, encoding, photo_dir,
-             body_model, identities, identity_seed, curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None, control="process") -> None:
+             body_model, identities, identity_seed, curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None,
+             control="process", overwrite=False) -> None:
     """Render a dataset with W player processes into sharded WebDataset tars, resuming DIR if it exists."""
-    from generator.store import StoreError
-
-    from .generate import RUN_DIR, GenerateError, load_generate_config, print_generate_summary, run_generate
+    from .generate import RUN_DIR, load_generate_config, print_generate_summary, run_generate
     from .players import launcher_class
 
     overrides = {
@@ -91,12 +95,9 @@ def generate(player, frames, workers, seed, image_size, out, config_path, endpoi
         options["unity_exe"] = str(unity_exe)
     if control == "mlagents" and player == "builtin":
         player = "builtin-mlagents"
-    try:
-        config = load_generate_config(config_path, overrides)
-        launcher = launcher_class(player).from_config(config, out / RUN_DIR, **options)
-        summary = run_generate(config, out, launcher, run_id=run_id, console=console, show_progress=not no_progress)
-    except (GenerateError, StoreError, ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
+    config = load_generate_config(config_path, overrides)
+    launcher = launcher_class(player).from_config(config, out / RUN_DIR, **options)
+    summary = run_generate(config, out, launcher, run_id=run_id, console=console, show_progress=not no_progress, overwrite=overwrite)
     print_generate_summary(console, summary)
     if not summary.complete:
         sys.exit(1)
@@ -106,57 +107,77 @@ def generate(player, frames, workers, seed, image_size, out, config_path, endpoi
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), help="Contact sheet PNG. [FOLDER/contact_sheet.png]")
 @click.option("--samples", type=int, default=16, show_default=True, help="Frames on the contact sheet.")
-@click.option("--verify", is_flag=True, help="Re-read every shard, decode every image, cross-check JSON and arrays.")
+@click.option("--verify", is_flag=True, help="Re-read every shard, check every image's CRC-32, decode it, cross-check JSON and arrays.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
+@user_errors
 def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_json: bool) -> None:
-    """Counts, rejects, distributions and a contact sheet of a dataset folder."""
-    from generator.store import StoreError
+    """Counts, rejects, distributions and a contact sheet of a dataset folder.
+
+    Exit status 0 only when the dataset is complete and sound (and, with --verify, verified);
+    1 when frames are missing or a shard is damaged, with the reason on the last line.
+    """
+    from rich.markup import escape
 
     from .dataset_report import contact_sheet, print_dataset_summary, summarize_dataset, summary_json, verify_dataset
 
-    try:
-        summary = summarize_dataset(folder)
-    except StoreError as e:
-        raise click.ClickException(str(e)) from None
+    summary = summarize_dataset(folder)
     if as_json:
         click.echo(summary_json(summary))
     else:
         print_dataset_summary(console, summary)
-    if summary.frames_stored:
-        path = contact_sheet(folder, sheet or folder / "contact_sheet.png", samples=samples)
-        console.print(f"contact sheet: {path}")
-    if verify:
+    problems = summary.damaged + summary.lost
+    if verify:  # before the contact sheet, which would stop at the first damaged image
         checked, problems = verify_dataset(folder, decode=True)
         for p in problems[:50]:
-            console.print(f"[red]problem[/]: {p}")
+            console.print(f"[red]problem[/]: {escape(p)}", highlight=False)
         console.print(f"verified {checked} frames: " + ("[green]no problems[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"))
-        if problems:
-            sys.exit(1)
+    if summary.frames_stored and not summary.damaged and (not verify or not problems):
+        path = contact_sheet(folder, sheet or folder / "contact_sheet.png", samples=samples)
+        console.print(f"contact sheet: {path}")
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise click.ClickException(f"{folder}/{problems[0]}{more}; `posebridge generate` with the same arguments renders damaged or lost shards again")
+    if not summary.complete:
+        raise click.ClickException(
+            f"{folder} is incomplete: {summary.frames_stored} of {summary.manifest.frames} frames ({summary.missing} missing); "
+            f"rerun `posebridge generate` with the same arguments to finish it"
+        )
 
 
 @click.command()
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option("--format", "fmt", type=click.Choice(["pairs"]), default="pairs", show_default=True)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file (.npz).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file (.npz), outside FOLDER.")
 @click.option("--with-masks", is_flag=True, help="Also copy the person masks to OUT's folder, OUT_STEM_masks/{frame id:09d}.png.")
-def export(folder: Path, fmt: str, out: Path, with_masks: bool) -> None:
+@overwrite_option("file")
+@user_errors
+def export(folder: Path, fmt: str, out: Path, with_masks: bool, overwrite: bool) -> None:
     """Export a dataset folder's keypoints: a pairs v1 .npz with visibility and the right view
     (its `frame_id` key names each row), and with --with-masks the person-mask PNGs beside it."""
-    from generator.store import StoreError, export_masks, export_pairs, read_manifest
+    import numpy as np
 
-    try:
-        manifest = read_manifest(folder)
-        path = export_pairs(folder, out)
-        if with_masks:
-            mask_dir = masks_folder(out)
-            written, missing = export_masks(folder, mask_dir)
-    except (StoreError, ValueError, OSError) as e:
-        raise click.ClickException(str(e)) from None
-    if not manifest.complete:
-        console.print(f"[yellow]note[/]: {folder} is incomplete ({manifest.frames_stored} of {manifest.frames} frames); exported what is stored")
-    console.print(f"wrote {path} ({manifest.frames_stored} pairs, frame-id order)")
+    from generator.outputs import claim_output
+    from generator.store import export_masks, export_pairs, scan_dataset
+
+    claim_output(out, what="pairs file", folder=False, overwrite=overwrite, inputs=[folder], resume_flag=None)
+    mask_dir = masks_folder(out)
     if with_masks:
-        console.print(f"wrote {written} person masks to {mask_dir}" + (f" ([yellow]{missing} frames have no mask[/])" if missing else ""))
+        claim_output(mask_dir, what="mask folder", overwrite=overwrite, owned=("*.png",), inputs=[folder], resume_flag=None)
+    scan = scan_dataset(folder, keep=())
+    scan.raise_if_damaged()
+    path = export_pairs(folder, out)
+    with np.load(path) as z:  # the count really written
+        written = len(z["frame_id"])
+    if not scan.complete:
+        lost = f"; {len(scan.lost)} shard(s) listed in the manifest are gone" if scan.lost else ""
+        console.print(
+            f"[yellow]note[/]: {folder} is incomplete ({scan.frames_stored} of {scan.manifest.frames} frames, {scan.missing_text()} missing{lost}); "
+            f"exported what is stored"
+        )
+    console.print(f"wrote {path} ({written} pairs, frame-id order)")
+    if with_masks:
+        masks, missing = export_masks(folder, mask_dir)
+        console.print(f"wrote {masks} person masks to {mask_dir}" + (f" ([yellow]{missing} frames have no mask[/])" if missing else ""))
 
 
 def masks_folder(out: Path) -> Path:
@@ -167,6 +188,7 @@ def masks_folder(out: Path) -> Path:
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), help="Folder to write into. [bridge/schema]")
 @click.option("--check", is_flag=True, help="Only check that the committed schemas are current (exit 1 if not).")
+@user_errors
 def schema(out: Path | None, check: bool) -> None:
     """Export the wire protocol's JSON Schemas (the contract of the Unity player)."""
     from .protocol import SCHEMA_DIR, stale_schemas, write_schemas
@@ -185,12 +207,10 @@ def schema(out: Path | None, check: bool) -> None:
 @click.command()
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the key files.")
 @click.option("--name", required=True, help="Key name, e.g. collector or player-host1.")
+@user_errors
 def keys(out: Path, name: str) -> None:
     """Create a CurveZMQ key pair: NAME.key (public, share it) and NAME.key_secret (keep it)."""
     from .transport import generate_keys
 
-    try:
-        public, secret = generate_keys(out, name)
-    except FileExistsError as e:
-        raise click.ClickException(str(e)) from None
+    public, secret = generate_keys(out, name)  # refuses existing key files (FileExistsError)
     console.print(f"public key: {public}\nsecret key: {secret}")

@@ -381,30 +381,34 @@ class Collector:
         except DuplicateFrame as e:
             raise Reject("duplicate", str(e)) from None
         a = shard.arrays
-        cam = h.camera
-        a["K"][row] = cam.K
-        a["R"][row] = cam.R
-        a["t"][row] = cam.t
-        a["image_size"][row] = cam.image_size
-        a["joints_2d"][row] = h.joints_2d
-        a["joints_3d"][row] = h.joints_3d
-        a["joints_3d_world"][row] = h.joints_3d_world
-        a["joints_2d_right"][row] = h.joints_2d_right
-        a["visibility"][row] = h.visibility
-        a["baseline_mm"][row] = h.baseline_mm
+        for key, value in header_arrays(h).items():
+            a[key][row] = value
         a["image_crc32"][row] = crc
         if mask_part is not None:
             a["mask_crc32"][row] = h.mask.crc32
-        src = h.source
-        if src.kind == "clip":
-            a["source_frame"][row] = src.frame
-            names = (src.subject, src.clip, src.action)
-        else:
-            a["source_frame"][row] = -1
-            names = ("prior", "prior", "prior")
+        names = header_strings(h)
         staged = _Staged(shard, row, header, image_part, info.encoding, *names, player, mask=mask_part, mask_shape=(height, width))
         self._pending.append(staged)
         return staged
+
+
+def header_arrays(h: FrameHeader) -> dict:
+    """The per-frame arrays of a shard's .npz that a frame header determines (store.FRAME_ARRAYS;
+    the store adds the ids, offsets and checksums). bridge.dataset_report.verify_dataset compares
+    stored shards against it."""
+    cam = h.camera
+    return {
+        "K": cam.K, "R": cam.R, "t": cam.t, "image_size": cam.image_size,
+        "joints_2d": h.joints_2d, "joints_3d": h.joints_3d, "joints_3d_world": h.joints_3d_world,
+        "joints_2d_right": h.joints_2d_right, "visibility": h.visibility, "baseline_mm": h.baseline_mm,
+        "source_frame": h.source.frame if h.source.kind == "clip" else -1,
+    }  # fmt: skip
+
+
+def header_strings(h: FrameHeader) -> tuple[str, str, str]:
+    """(subject, sequence, action) of a frame: the clip's, or "prior" for prior poses."""
+    src = h.source
+    return (src.subject, src.clip, src.action) if src.kind == "clip" else ("prior", "prior", "prior")
 
 
 @dataclasses.dataclass

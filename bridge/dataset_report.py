@@ -12,33 +12,34 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw
+from rich.markup import escape
 from rich.table import Table
 
 from generator.camera import camera_center, fov_from_focal
 from generator.masks import MaskError, decode_mask_png, mask_outline
 from generator.skeleton import BONES, joint_colour_rgb
 from generator.store import (
-    ARRAY_DEFAULTS,
+    IMAGE_EXTENSIONS,
     MANIFEST_NAME,
+    PAIRS_CACHE_NAME,
     DatasetReader,
     Manifest,
-    StoreError,
-    config_hash,
+    image_crc32,
     decode_image,
+    frame_key,
     frame_members,
-    load_dataset_arrays,
-    read_manifest,
-    shard_paths,
+    scan_dataset,
 )
 
+from .collector import header_arrays, header_strings
 from .protocol import FrameHeader
 
 
 @dataclasses.dataclass
 class DatasetSummary:
     manifest: Manifest
-    frames_stored: int
-    shards: int
+    frames_stored: int  # frames in sound shards on disk (not the manifest's count)
+    shards: int  # sound shards
     bytes_on_disk: int
     rejects: dict[str, int]  # summed over all runs
     distributions: dict[str, np.ndarray]  # name -> (p5, p50, p95, min, max)
@@ -46,25 +47,41 @@ class DatasetSummary:
     sources: dict[str, int]  # subject or "prior" -> frames
     actions: dict[str, int]
     masks: dict[str, float] = dataclasses.field(default_factory=dict)  # coverage: see summarize_dataset
+    complete: bool = False  # every frame id 0..N-1 is in a sound shard on disk
+    missing: str = ""  # the missing frame ids as ranges ("frames 8..15")
+    damaged: list[str] = dataclasses.field(default_factory=list)  # "<file>: <problem>" per damaged shard
+    lost: list[str] = dataclasses.field(default_factory=list)  # shards listed in the manifest but gone
+
+
+_SUMMARY_KEYS = ("joints_2d", "joints_3d", "K", "R", "t", "image_size", "visibility", "subject", "action", "image_bytes", "mask_pixels")
 
 
 def summarize_dataset(folder: str | Path) -> DatasetSummary:
-    """Counts and distributions of a dataset folder (keypoint arrays only; no image is decoded).
+    """Counts and distributions of what a dataset folder really holds: its sound shards, checked
+    (scan_dataset, tar indexes included); damaged and lost shards are listed, not read. Only a
+    damaged manifest raises (StoreError). No image is decoded.
 
     Mask coverage comes from the person-pixel counts the collector recorded: the fraction of
     frames with a mask, and the mean, median and zero-count of the person's share of the image.
     """
     folder = Path(folder)
-    manifest = read_manifest(folder)
+    scan = scan_dataset(folder, walk_tars=True, keep=_SUMMARY_KEYS)
+    manifest = scan.manifest
     rejects: dict[str, int] = {}
     for run in manifest.runs:
         for k, v in run.rejects.items():
             rejects[k] = rejects.get(k, 0) + v
-    shards = shard_paths(folder)
-    size = sum(t.stat().st_size + n.stat().st_size for t, n in shards)
-    if not shards:
-        return DatasetSummary(manifest, 0, 0, 0, rejects, {}, {}, {}, {})
-    a = load_dataset_arrays(folder, ("joints_2d", "joints_3d", "K", "R", "t", "image_size", "visibility", "subject", "action", "image_bytes", "mask_pixels"))
+    sound = scan.sound
+    state = dict(
+        complete=scan.complete,
+        missing=scan.missing_text(),
+        damaged=scan.damaged_problems(),
+        lost=scan.lost_problems(),
+    )
+    size = sum(c.tar_bytes + (folder / f"{c.name}.npz").stat().st_size for c in sound)
+    if not sound:
+        return DatasetSummary(manifest, 0, 0, 0, rejects, {}, {}, {}, {}, {}, **state)
+    a = {k: np.concatenate([c.arrays[k] for c in sound]) for k in _SUMMARY_KEYS}
     j2, j3 = a["joints_2d"], a["joints_3d"]
     inside = a["visibility"] > 0
     height_px = np.where(inside, j2[..., 1], np.nan)
@@ -86,7 +103,8 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
     if has_mask.any():
         values["person pixels (% of image)"] = 100.0 * person
         masks.update({"mean person fraction": float(person.mean()), "median person fraction": float(np.median(person)), "empty masks": float((person == 0).mean())})
-    distributions = {k: np.percentile(v, [5, 50, 95, 0, 100]) if len(v) else np.full(5, np.nan) for k, v in values.items()}
+    with np.errstate(all="ignore"):
+        distributions = {k: np.percentile(v, [5, 50, 95, 0, 100]) if len(v) else np.full(5, np.nan) for k, v in values.items()}
     vis = a["visibility"]
     visibility = {name: float((vis == code).mean()) for code, name in ((0, "outside"), (1, "occluded"), (2, "visible"))}
 
@@ -95,40 +113,35 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
         order = np.argsort(-c, kind="stable")
         return {str(u[i]): int(c[i]) for i in order}
 
-    return DatasetSummary(manifest, len(j2), len(shards), size, rejects, distributions, visibility, counts(a["subject"]), counts(a["action"]), masks)
+    return DatasetSummary(manifest, len(j2), len(sound), size, rejects, distributions, visibility, counts(a["subject"]), counts(a["action"]), masks, **state)
 
 
 def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[str]]:
     """Re-read every shard independently (Python's tarfile) and cross-check it; (frames checked, problems).
 
-    Checks: manifest and config hash, each frame's tar members (`frame_members`: header, image,
-    and the mask when there is one) in frame-id order, each JSON a valid frame header of this
-    run's seed, each image's and mask's CRC-32 and (with decode) their pixels' size and the
-    mask's 0/1 values, the .npz rows equal to the JSON values, the stored offsets, and frame ids
-    unique and complete when the manifest says so.
+    First the checks every reader makes (manifest checksum and config hash, each .npz whole
+    against its recorded sha256, each tar's size and index); then, per sound shard: each frame's
+    tar members (`frame_members`: header, image, and the mask when there is one) in frame-id
+    order, each JSON a valid frame header of this run's seed, each image's and mask's CRC-32 and
+    (with decode) their pixels' size and the mask's 0/1 values, the .npz rows equal to the JSON
+    values, the stored offsets; the manifest's complete flag against the disk, and pairs.npz
+    against the shards. Every problem names its file; nothing raises.
     """
     folder = Path(folder)
-    problems: list[str] = []
     try:
-        manifest = read_manifest(folder)
+        scan = scan_dataset(folder, walk_tars=True, keep=None)
     except Exception as e:  # noqa: BLE001 - reported, not raised
         return 0, [str(e)]
-    if config_hash(manifest.config) != manifest.config_hash:
-        problems.append(f"{MANIFEST_NAME}: config hash does not match its config")
-    seen: list[np.ndarray] = []
+    manifest = scan.manifest
+    problems = scan.problems()
+    if manifest.complete and not scan.complete and not problems:
+        problems.append(f"{MANIFEST_NAME}: says complete, but {scan.missing_text()} are not in sound shards")
     checked = 0
-    for tar_path, npz_path in shard_paths(folder):
-        try:
-            with np.load(npz_path, allow_pickle=False) as z:
-                arrays = {k: z[k] for k in z.files}
-        except Exception as e:  # noqa: BLE001
-            problems.append(f"{npz_path.name}: unreadable ({e})")
-            continue
+    for check in scan.sound:
+        tar_path = folder / f"{check.name}.tar"
+        arrays = check.arrays
         ids = arrays["frame_id"]
-        for k, v in ARRAY_DEFAULTS.items():  # shards written before masks existed
-            arrays.setdefault(k, np.full(len(ids), v))
         has_mask = arrays["mask_offset"] >= 0
-        seen.append(ids)
         try:
             with tarfile.open(tar_path) as tar:
                 members = tar.getmembers()
@@ -141,40 +154,47 @@ def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[s
                     checked += 1
                     problems += _check_frame(tar, members[start : start + len(names)], arrays, row, manifest, tar_path, decode)
                     start += len(names)
-        except (tarfile.TarError, OSError) as e:
-            problems.append(f"{tar_path.name}: unreadable tar ({e})")
-    if seen:
-        all_ids = np.concatenate(seen)
-        if len(np.unique(all_ids)) != len(all_ids):
-            problems.append("duplicate frame ids across shards")
-        if manifest.complete and not np.array_equal(np.sort(all_ids), np.arange(manifest.frames)):
-            problems.append(f"manifest says complete but the shards do not hold frame ids 0..{manifest.frames - 1}")
+        except Exception as e:  # noqa: BLE001 - tarfile raises many types for a damaged file
+            problems.append(f"{tar_path.name}: unreadable tar ({type(e).__name__}: {e})")
+    if scan.complete:
+        problems += _check_pairs_cache(folder, scan)
     return checked, problems
 
 
-_COMPARED = ("joints_2d", "joints_3d", "joints_3d_world", "joints_2d_right", "visibility")
-
-
 def _check_frame(tar, members, arrays, row, manifest, tar_path, decode) -> list[str]:
+    """Every .npz value of one frame against its JSON header, image and mask in the tar."""
     json_member, image_member, *mask_member = members
     where = f"{tar_path.name}:{image_member.name}"
-    header = FrameHeader.model_validate_json(tar.extractfile(json_member).read())
+    raw_header = tar.extractfile(json_member).read()
+    if zlib.crc32(raw_header) != arrays["header_crc32"][row]:
+        return [f"{tar_path.name}:{json_member.name}: CRC-32 mismatch (damaged)"]
+    try:
+        header = FrameHeader.model_validate_json(raw_header)
+    except ValueError as e:
+        return [f"{tar_path.name}:{json_member.name}: not a valid frame header ({str(e).splitlines()[0]})"]
     image = tar.extractfile(image_member).read()
     out = []
     if header.frame_id != arrays["frame_id"][row] or header.seed != manifest.config.get("seed", header.seed):
         out.append(f"{where}: JSON frame id/seed {header.frame_id}/{header.seed} do not match")
     if image_member.offset_data != arrays["image_offset"][row] or image_member.size != arrays["image_bytes"][row]:
         out.append(f"{where}: stored image offset/length disagree with the tar")
-    crc = zlib.crc32(image)
-    if header.image.encoding != "raw" and (crc != header.image.crc32 or crc != arrays["image_crc32"][row]):
+    ext = image_member.name.rsplit(".", 1)[1]
+    try:
+        crc = image_crc32(image, ext)
+    except Exception as e:  # noqa: BLE001 - a damaged .npy does not parse
+        crc = None
+        out.append(f"{where}: does not decode ({type(e).__name__}: {e})")
+    if crc is not None and (crc != arrays["image_crc32"][row] or (header.image.encoding != "raw" and crc != header.image.crc32)):
         out.append(f"{where}: CRC-32 mismatch")
-    for key in _COMPARED:
+    expected = {**header_arrays(header), **dict(zip(("subject", "sequence", "action"), header_strings(header)))}
+    expected["image_ext"] = IMAGE_EXTENSIONS[header.image.encoding]
+    for key, value in expected.items():
         stored = arrays[key][row]
-        if not np.array_equal(stored, np.asarray(getattr(header, key), dtype=stored.dtype)):
-            out.append(f"{where}: {key} in the .npz differs from the JSON")
-    if decode:
+        if not np.array_equal(stored, np.asarray(value, dtype=stored.dtype)):
+            out.append(f"{tar_path.name}: {key} of frame {header.frame_id} in the .npz differs from the JSON")
+    if decode and crc is not None:
         try:
-            pixels = decode_image(image, image_member.name.rsplit(".", 1)[1])
+            pixels = decode_image(image, ext)
             if pixels.shape[:2] != (header.image.shape[0], header.image.shape[1]):
                 out.append(f"{where}: decodes to {pixels.shape}, header says {list(header.image.shape)}")
         except Exception as e:  # noqa: BLE001
@@ -205,6 +225,26 @@ def _check_mask_member(tar, member, header, arrays, row, tar_path, decode) -> li
         except MaskError as e:
             out.append(f"{where}: {e}")
     return out
+
+
+def _check_pairs_cache(folder: Path, scan) -> list[str]:
+    """pairs.npz (the memory-mapped copy of a complete dataset) must equal the shards."""
+    from generator.pairs_io import read_pairs_arrays
+    from generator.store import _PAIRS_KEYS
+
+    cache = folder / PAIRS_CACHE_NAME
+    if not cache.exists():
+        return []
+    try:
+        cached = read_pairs_arrays(cache, mmap=False)
+    except Exception as e:  # noqa: BLE001 - reported, not raised
+        return [f"{PAIRS_CACHE_NAME}: unreadable ({str(e).splitlines()[0] if str(e) else type(e).__name__}); delete it, the next generate writes it again"]
+    for key in (*_PAIRS_KEYS, "frame_id"):
+        stored = np.concatenate([c.arrays[key] for c in scan.sound])
+        value = cached.get(key)
+        if value is None or np.asarray(value).shape != stored.shape or not np.array_equal(np.asarray(value), stored):
+            return [f"{PAIRS_CACHE_NAME}: {key!r} differs from the shards (stale or damaged); delete it, the next generate writes it again"]
+    return []
 
 
 # ------------------------------------------------------------------------------------------------
@@ -240,10 +280,7 @@ def draw_frame_overlay(img: Image.Image, j2: np.ndarray, vis: np.ndarray, scale:
 def contact_sheet(folder: str | Path, out: str | Path, samples: int = 16, columns: int = 4, tile: int = 192) -> Path:
     """A PNG grid of `samples` frames spread over the dataset, each with its person mask outlined
     and its 2D skeleton drawn thin over it (`draw_frame_overlay`)."""
-    try:
-        reader = DatasetReader(folder, ("joints_2d", "visibility"))
-    except StoreError as e:
-        raise ValueError(f"{folder}: no committed shards to draw") from e
+    reader = DatasetReader(folder, ("joints_2d", "visibility"), warn=False)  # the caller reports missing frames
     total = len(reader)
     picks = np.unique(np.linspace(0, total - 1, min(samples, total)).round().astype(int))
     rows = -(-len(picks) // columns)
@@ -270,7 +307,10 @@ def summary_json(summary: DatasetSummary) -> str:
         {
             "frames": summary.manifest.frames,
             "frames_stored": summary.frames_stored,
-            "complete": summary.manifest.complete,
+            "complete": summary.complete,
+            "missing": summary.missing if not summary.complete else "",
+            "damaged": summary.damaged,
+            "lost": summary.lost,
             "shards": summary.shards,
             "bytes": summary.bytes_on_disk,
             "rejects": summary.rejects,
@@ -288,7 +328,11 @@ def print_dataset_summary(console, s: DatasetSummary) -> None:
     """The tables of `posebridge inspect`: counts, rejects, joints, mask coverage, sources and distributions."""
     m = s.manifest
     head = Table(title=f"dataset {m.config.get('player_kind', '?')} seed {m.config.get('seed')}", show_header=False)
-    head.add_row("frames", f"{s.frames_stored} / {m.frames}" + (" (complete)" if m.complete else ""))
+    head.add_row("frames", f"{s.frames_stored} / {m.frames}" + (" (complete)" if s.complete else f" [yellow](incomplete: {s.missing} missing)[/]"))
+    for problem in s.damaged:
+        head.add_row("[red]damaged shard[/]", escape(problem))
+    for problem in s.lost:
+        head.add_row("[red]lost shard[/]", escape(problem))
     head.add_row("shards", f"{s.shards} of up to {m.shard_size} frames, {s.bytes_on_disk / 2**20:.1f} MiB")
     head.add_row("runs", ", ".join(f"{r.run_id} {r.status} (+{r.frames_stored})" for r in m.runs[-5:]))
     head.add_row("rejected messages", ", ".join(f"{k} {v}" for k, v in sorted(s.rejects.items())) or "0")

@@ -22,10 +22,12 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from generator.config_file import load_config
+from generator.errors import UserError
 from generator.player import PlayerConfig
 from generator.skeleton import SKELETON_NAME
 from generator.store import DEFAULT_SHARD_SIZE, DatasetStore
@@ -57,7 +59,7 @@ class GenerateConfig(BaseModel):
     stall_timeout_s: float = Field(60.0, gt=0)  # then silence longer than this is a stall
 
 
-class GenerateError(RuntimeError):
+class GenerateError(UserError, RuntimeError):
     """The run cannot finish (a player keeps failing, bad config, ...); the message says why."""
 
 
@@ -80,6 +82,7 @@ class GenerateSummary:
     players_restarted: int
     auth_failures: int
     complete: bool
+    quarantined: list[str] = dataclasses.field(default_factory=list)  # damaged shards moved aside and rendered again
 
     @property
     def frames_new(self) -> int:
@@ -292,19 +295,22 @@ def run_generate(
     run_id: str | None = None,
     console: Console | None = None,
     show_progress: bool = True,
+    overwrite: bool = False,
 ) -> GenerateSummary:
     """Generate (or finish) the dataset in `out`; returns the run's summary.
 
-    `run_id` defaults to a fresh one; give it when players started elsewhere (workers=0) must
-    know it in advance. Raises GenerateError when players keep failing, StoreError when `out`
-    cannot be used. The store's manifest records the run either way.
+    An existing `out` made with the same content config is resumed (its damaged shards are moved
+    aside and rendered again); one made with another config is refused unless `overwrite`, which
+    replaces it. `run_id` defaults to a fresh one; give it when players started elsewhere
+    (workers=0) must know it in advance. Raises GenerateError when players keep failing,
+    StoreError when `out` cannot be used. The store's manifest records the run either way.
     """
     out = Path(out)
     console = console or Console(stderr=True)
     run_id = run_id or new_run_id()
     if not re.match(ID_PATTERN, run_id):
         raise GenerateError(f"run id {run_id!r} must match {ID_PATTERN}")
-    store = DatasetStore.open(out, content_config(config, launcher), config.frames, config.shard_size, run_id=run_id)
+    store = DatasetStore.open(out, content_config(config, launcher), config.frames, config.shard_size, run_id=run_id, overwrite=overwrite)
     frames_before = int(store.committed.sum())
     started = time.monotonic()
     status = "failed"
@@ -374,6 +380,7 @@ def run_generate(
         players_restarted=supervisor.restarted if supervisor else 0,
         auth_failures=auth_failures,
         complete=store.complete,
+        quarantined=list(store.run.quarantined),
     )
 
 
@@ -393,6 +400,8 @@ def print_generate_summary(console: Console, s: GenerateSummary) -> None:
     """The end-of-run table of `posebridge generate`."""
     t = Table(title=f"posebridge generate: {s.folder}", show_header=False)
     t.add_row("run", s.run_id)
+    for problem in s.quarantined:
+        t.add_row("[yellow]rendered again[/]", escape(problem))
     t.add_row("frames stored", f"{s.frames_stored} / {s.frames}" + (" (complete)" if s.complete else " (incomplete: rerun to resume)"))
     t.add_row("made this run", f"{s.frames_new} in {s.elapsed_s:.1f} s ({s.fps:.1f} frames/s)")
     t.add_row("players", f"{s.players_started} started, {s.players_restarted} restarted")

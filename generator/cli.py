@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from .cli_support import overwrite_option, user_errors
+
 
 @click.command()
 @click.option("--source", required=True, help="Mocap clips: a folder or file (BVH, DeepMimic), 'bundled' or 'prior'.")
@@ -16,9 +18,15 @@ import click
 @click.option("--baseline-mm", type=float, help="Stereo baseline of the right view (default 500).")
 @click.option("--image-size", type=(click.IntRange(min=1), click.IntRange(min=1)), metavar="W H", help="One image size for every camera (FOV ranges kept).")
 @click.option("--exclude-subject", "exclude_subjects", multiple=True, help="Leave out this performer's clips (repeatable), e.g. cmu_38.")
-def pairs(source: str, n: int, seed: int, out: Path, config_path: Path | None, baseline_mm: float | None, image_size, exclude_subjects) -> None:
+@overwrite_option("pairs file")
+@user_errors
+def pairs(source: str, n: int, seed: int, out: Path, config_path: Path | None, baseline_mm: float | None, image_size, exclude_subjects, overwrite: bool) -> None:
     """Generate N 2D/3D keypoint pairs from mocap (or the pose prior) under random cameras."""
     import time
+
+    from .outputs import claim_output
+
+    claim_output(out, what="pairs file", folder=False, overwrite=overwrite, resume_flag=None)
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn

@@ -18,6 +18,12 @@ folder is fsynced. A reader never sees a partial shard; a killed writer leaves a
 temporary files, which the next open removes. Resuming scans the committed shards and reports
 the frame ids still missing. Commits run on a writer thread so that receiving never waits for
 the disk (a bounded queue applies back-pressure when the disk is slower than the players).
+
+Nothing on disk is trusted blindly: the manifest carries its own checksum and each shard's
+.npz sha256; every reader checks each shard it uses (`scan_dataset`: the .npz whole, the .tar's
+size) and raises StoreError naming the damaged file; the writer's open also walks each tar's
+index, moves damaged shards aside into `quarantine/` and renders them again. Reading an image
+checks its CRC-32. bridge.dataset_report.verify_dataset re-reads everything.
 """
 
 from __future__ import annotations
@@ -29,27 +35,34 @@ import hashlib
 import io
 import json
 import logging
+import math
+import mmap
 import os
 import queue
 import re
 import threading
 import time
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from .errors import UserError
+from .outputs import claim_output, clear_folder
 from .pairs_io import Pairs, _fsync_dir, read_pairs_arrays, save_pairs, validate_pairs
 from .skeleton import NUM_JOINTS
 
 log = logging.getLogger(__name__)
 
 STORE_FORMAT = "posebridge-dataset"
-STORE_VERSION = 1
+STORE_VERSION = 2  # 2: person masks, header CRC-32s, manifest and shard checksums
 MANIFEST_NAME = "manifest.json"
 PAIRS_CACHE_NAME = "pairs.npz"
 LOCK_NAME = ".lock"
+QUARANTINE_DIR = "quarantine"  # damaged shards are moved here (never deleted) and rendered again
 DEFAULT_SHARD_SIZE = 1000
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "raw": "npy"}
 # A frame's tar members, in this order: {key}.json, {key}.<image ext>, and {key}.mask.png when the
@@ -74,6 +87,7 @@ FRAME_ARRAYS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
     "baseline_mm": (np.dtype(np.float32), ()),
     "source_frame": (np.dtype(np.int64), ()),  # frame within the clip, -1 for the prior
     "image_crc32": (np.dtype(np.uint32), ()),
+    "header_crc32": (np.dtype(np.uint32), ()),  # of the {key}.json member's bytes (set by the store at commit)
     "image_offset": (np.dtype(np.int64), ()),  # byte offset of the image data inside the shard's tar
     "image_bytes": (np.dtype(np.int64), ()),
     "mask_offset": (np.dtype(np.int64), ()),  # byte offset of the mask PNG inside the tar; -1: no mask
@@ -81,12 +95,15 @@ FRAME_ARRAYS: dict[str, tuple[np.dtype, tuple[int, ...]]] = {
     "mask_crc32": (np.dtype(np.uint32), ()),
     "mask_pixels": (np.dtype(np.int64), ()),  # person pixels in the mask (counted by the collector); -1: no mask
 }
-# Values of arrays that shards written before them lack (and that a frame without a mask has).
+# The mask arrays of a frame without a person mask.
 ARRAY_DEFAULTS = {"mask_offset": -1, "mask_bytes": 0, "mask_crc32": 0, "mask_pixels": -1}
 FRAME_STRINGS = ("subject", "sequence", "action", "image_ext")
 
+# What a dataset folder may hold: `--overwrite` replaces a folder only when nothing else is there.
+DATASET_FILES = (MANIFEST_NAME, "shard-*.tar", "shard-*.npz", PAIRS_CACHE_NAME, LOCK_NAME, QUARANTINE_DIR, ".run", ".*.tmp", "contact_sheet.png")
 
-class StoreError(RuntimeError):
+
+class StoreError(UserError, RuntimeError):
     """The dataset folder cannot be used as asked; the message names the folder and the fix."""
 
 
@@ -105,6 +122,7 @@ class ShardRecord(BaseModel):
     first_frame: int
     count: int
     tar_bytes: int
+    npz_sha256: str | None = None  # of the .npz file; None in folders written before it was recorded
 
 
 class RunRecord(BaseModel):
@@ -123,6 +141,7 @@ class RunRecord(BaseModel):
     players_started: int = 0
     players_restarted: int = 0
     auth_failures: int = 0
+    quarantined: list[str] = Field(default_factory=list)  # damaged shards moved aside on open, with the reason
 
 
 class Manifest(BaseModel):
@@ -140,6 +159,15 @@ class Manifest(BaseModel):
     complete: bool = False
     shards: list[ShardRecord] = Field(default_factory=list)
     runs: list[RunRecord] = Field(default_factory=list)
+    checksum: str | None = None  # sha256 of the rest (manifest_checksum); None in older folders
+
+    def with_checksum(self) -> "Manifest":
+        return self.model_copy(update={"checksum": manifest_checksum(self)})
+
+
+def manifest_checksum(manifest: Manifest) -> str:
+    """sha256 of the manifest's canonical JSON without its checksum: any edit or damage shows."""
+    return config_hash(manifest.model_dump(mode="json", exclude={"checksum"}))
 
 
 def config_hash(config: dict) -> str:
@@ -176,13 +204,23 @@ def _posebridge_version() -> str:
 
 
 def read_manifest(folder: str | Path) -> Manifest:
+    """The folder's manifest, checked against its checksum and its config hash."""
     path = Path(folder) / MANIFEST_NAME
     if not path.is_file():
         raise StoreError(f"{folder}: no {MANIFEST_NAME}; not a posebridge dataset folder")
     try:
-        return Manifest.model_validate_json(path.read_bytes())
-    except ValueError as e:
-        raise StoreError(f"{path}: unreadable manifest ({e})") from e
+        manifest = Manifest.model_validate_json(path.read_bytes())
+    except (ValueError, OSError) as e:
+        first = str(e).strip().splitlines()
+        detail = "; ".join(line.strip() for line in first[:3])
+        raise StoreError(f"{path}: unreadable manifest ({detail})") from None
+    if manifest.checksum is not None and manifest.checksum != manifest_checksum(manifest):
+        raise StoreError(f"{path}: the manifest does not match its checksum (edited or damaged); restore it, or generate into a new folder")
+    if manifest.config_hash != config_hash(manifest.config):
+        raise StoreError(f"{path}: the config does not match its config_hash (edited or damaged); restore it, or generate into a new folder")
+    if manifest.frames < 1 or manifest.shard_size < 1:
+        raise StoreError(f"{path}: frames ({manifest.frames}) and shard_size ({manifest.shard_size}) must be positive")
+    return manifest
 
 
 def atomic_write(path: Path, data: bytes | list) -> None:
@@ -328,27 +366,47 @@ class DatasetStore:
     # -- opening ---------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, folder: str | Path, config: dict, frames: int, shard_size: int = DEFAULT_SHARD_SIZE, run_id: str = "run") -> "DatasetStore":
+    def open(
+        cls,
+        folder: str | Path,
+        config: dict,
+        frames: int,
+        shard_size: int = DEFAULT_SHARD_SIZE,
+        run_id: str = "run",
+        overwrite: bool = False,
+    ) -> "DatasetStore":
         """Create `folder`, or resume it when its manifest has the same content config.
 
+        Every committed shard is checked (its .npz whole, its .tar's size and index); a damaged
+        one is moved into `quarantine/` with a warning and its frames count as missing, so they
+        are rendered again. `overwrite=True` replaces an existing dataset folder instead.
         Raises StoreError when the folder was made with a different config, holds shards that
         do not fit the plan for `frames`, is locked by another writer, or is not a dataset folder.
         """
         folder = Path(folder)
         if frames < 1 or shard_size < 1:
             raise StoreError(f"{folder}: frames ({frames}) and shard size ({shard_size}) must be positive")
+        mode = claim_output(folder, what="dataset folder", resume=True, resume_flag=None, overwrite=overwrite, owned=DATASET_FILES)
         folder.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(folder)
         try:
+            if mode == "overwrite":
+                clear_folder(folder, DATASET_FILES, keep=(LOCK_NAME,))
             manifest = cls._load_or_create_manifest(folder, config, frames, shard_size)
-            committed, shards = _scan(folder, ShardPlan(frames, shard_size))
-            manifest.shards = shards
-            manifest.frames_stored = int(committed.sum())
-            manifest.complete = bool(committed.all())
+            _remove_interrupted_commits(folder, manifest)
+            scan = scan_dataset(folder, manifest=manifest, walk_tars=True, keep=())
+            if scan.misfit:
+                raise StoreError(scan.misfit)
+            quarantined = _quarantine(folder, scan)
+            manifest.shards = [c.record() for c in scan.sound]
+            manifest.frames_stored = scan.frames_stored
+            manifest.complete = scan.complete
             for run in manifest.runs:
                 if run.status == "running":
                     run.status = "interrupted"
-            return cls(folder, manifest, committed, lock_fd, run_id)
+            store = cls(folder, manifest, scan.committed.copy(), lock_fd, run_id)
+            store.run.quarantined = quarantined
+            return store
         except BaseException:
             os.close(lock_fd)
             raise
@@ -365,7 +423,7 @@ class DatasetStore:
                 diff = config_differences(manifest.config, config)
                 raise StoreError(
                     f"{folder} was generated with a different configuration, so its frames would not match; "
-                    f"use the same arguments to resume, or a new --out folder. Differences (stored -> requested): "
+                    f"use the same arguments to resume, a new --out folder, or --overwrite to replace it. Differences (stored -> requested): "
                     + "; ".join(diff[:12])
                 )
             if manifest.shard_size != shard_size:
@@ -374,7 +432,7 @@ class DatasetStore:
             return manifest
         leftovers = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
         if any(_SHARD_RE.match(n) for n in leftovers):
-            raise StoreError(f"{folder}: holds shards but no {MANIFEST_NAME}; restore the manifest or use a new folder")
+            raise StoreError(f"{folder}: holds shards but no {MANIFEST_NAME}; restore the manifest, use a new folder, or --overwrite")
         if leftovers:
             raise StoreError(f"{folder}: not empty and not a posebridge dataset folder ({', '.join(sorted(leftovers)[:5])}); use a new folder")
         return Manifest(
@@ -473,10 +531,12 @@ class DatasetStore:
             ext = shard.strings["image_ext"][row]
             if ext == "npy":  # raw pixels become a .npy that WebDataset and numpy decode as is
                 image = _npy_bytes(image, a["image_size"][row])
+            header = shard.headers[row]
+            a["header_crc32"][row] = zlib.crc32(header)
             mask = shard.masks[row]
             names = frame_members(shard.first + row, ext, mask is not None)
             # Where each member's data starts is recorded for the random-access reader.
-            for member, data, where in zip(names, (shard.headers[row], image, mask), (None, "image", "mask")):
+            for member, data, where in zip(names, (header, image, mask), (None, "image", "mask")):
                 size = memoryview(data).nbytes
                 if where is not None:
                     a[f"{where}_offset"][row] = offset + 512
@@ -493,11 +553,13 @@ class DatasetStore:
         validate_pairs(arrays, source=f"{self.folder / name}.npz")  # a last consistency check before it lands
         npz = io.BytesIO()
         np.savez(npz, **arrays, skeleton=np.array("h36m17"), pairs_version=np.array(1, dtype=np.int32))
+        npz_sha256 = hashlib.sha256(npz.getbuffer()).hexdigest()
         atomic_write(self.folder / f"{name}.npz", npz.getbuffer())
         atomic_write(self.folder / f"{name}.tar", buffers)  # the commit point
         self.committed[shard.first : shard.first + shard.count] = True
+        record = ShardRecord(name=name, first_frame=shard.first, count=shard.count, tar_bytes=tar_bytes, npz_sha256=npz_sha256)
         with self._manifest_lock:
-            self.manifest.shards.append(ShardRecord(name=name, first_frame=shard.first, count=shard.count, tar_bytes=tar_bytes))
+            self.manifest.shards.append(record)
             self.manifest.shards.sort(key=lambda s: s.first_frame)
             self.manifest.frames_stored += shard.count
             self.manifest.complete = bool(self.committed.all())
@@ -506,7 +568,7 @@ class DatasetStore:
 
     def _write_manifest(self) -> None:
         with self._manifest_lock:
-            data = self.manifest.model_dump_json(indent=2).encode()
+            data = self.manifest.with_checksum().model_dump_json(indent=2).encode()
         atomic_write(self.folder / MANIFEST_NAME, data)
 
     def update_run(self, **fields) -> None:
@@ -567,98 +629,465 @@ def _lock(folder: Path) -> int:
     return fd
 
 
-def _scan(folder: Path, plan: ShardPlan) -> tuple[np.ndarray, list[ShardRecord]]:
-    """Committed frames and shard records from the files; removes leftovers of interrupted commits."""
+def _remove_interrupted_commits(folder: Path, manifest: Manifest) -> None:
+    """Remove what a killed commit leaves: temporaries, and an .npz whose .tar was never renamed
+    into place (an .npz whose shard the manifest lists lost its .tar later: it is quarantined)."""
     for p in folder.glob(".shard-*.tmp"):
         log.info("removing %s, left by an interrupted commit", p.name)
         p.unlink()
-    tars = {int(m.group(1)) for p in folder.iterdir() if (m := _SHARD_RE.match(p.name)) and m.group(2) == "tar"}
+    listed = {r.name for r in manifest.shards}
     for p in folder.glob("shard-*.npz"):
-        m = _SHARD_RE.match(p.name)
-        if m and int(m.group(1)) not in tars:
+        if _SHARD_RE.match(p.name) and not p.with_suffix(".tar").exists() and p.stem not in listed:
             log.info("removing %s: its shard's commit was interrupted", p.name)
             p.unlink()
-    committed = np.zeros(plan.frames, dtype=bool)
-    records = []
-    for index in sorted(tars):
-        name = shard_name(index)
-        npz = folder / f"{name}.npz"
-        if not npz.is_file():
-            raise StoreError(f"{folder / name}.tar has no keypoints file {npz.name}; the folder was modified. Delete the .tar to render it again")
-        first, count = plan.bounds(index) if index < plan.shard_count else (index * plan.shard_size, 0)
-        with np.load(npz) as z:
-            ids = z["frame_id"]
-        if count <= 0 or len(ids) != count or ids[0] != first or ids[-1] != first + count - 1:
+
+
+def _quarantine(folder: Path, scan: "DatasetScan") -> list[str]:
+    """Move damaged shards (and the .npz of shards whose .tar is lost) into quarantine/, with a
+    warning; returns 'name: problem' for each. Their frames are missing now, so they are rendered again."""
+    moved = []
+    for check in scan.damaged:
+        files = [p for p in (folder / f"{check.name}.tar", folder / f"{check.name}.npz") if p.exists()]
+        where = _move_aside(folder, files)
+        text = f"{check.problem}; moved to {where}"
+        log.warning("%s/%s; its frames %d..%d will be rendered again", folder, text, check.first, check.first + check.count - 1)
+        moved.append(text)
+    for record in scan.lost:
+        npz = folder / f"{record.name}.npz"
+        text = f"{record.name}.tar: listed in {MANIFEST_NAME} but missing"
+        if npz.exists():
+            text += f"; its {npz.name} was moved to {_move_aside(folder, [npz])}"
+        log.warning("%s/%s; its frames %d..%d will be rendered again", folder, text, record.first_frame, record.first_frame + record.count - 1)
+        moved.append(text)
+    return moved
+
+
+def _move_aside(folder: Path, files: list[Path]) -> str:
+    """Move `files` into a new numbered folder quarantine/NNN (never overwriting an earlier one)."""
+    base = folder / QUARANTINE_DIR
+    base.mkdir(exist_ok=True)
+    n = 1 + max((int(p.name) for p in base.iterdir() if p.name.isdigit()), default=0)
+    target = base / f"{n:03d}"
+    target.mkdir()
+    for f in files:
+        os.replace(f, target / f.name)
+    _fsync_dir(target)
+    _fsync_dir(folder)
+    return f"{QUARANTINE_DIR}/{target.name}/"
+
+
+# ------------------------------------------------------------------------------------------------
+# checking committed shards: cheaply on every open and read; fully in dataset_report.verify_dataset
+
+_TAR_BLOCK = 512
+_MAX_BYTES = 1 << 40  # no shard is a terabyte: bounds the offsets before any arithmetic on them
+_ZERO_BLOCK = bytes(_TAR_BLOCK)
+_FLOAT_KEYS = tuple(k for k, (dt, _) in FRAME_ARRAYS.items() if dt.kind == "f")
+_NPZ_KEYS = (*FRAME_ARRAYS, *FRAME_STRINGS, "skeleton", "pairs_version")  # exactly the keys of a shard's .npz
+
+
+@dataclasses.dataclass
+class ShardCheck:
+    """One committed shard (a .tar on disk) and what its checks found."""
+
+    index: int
+    name: str
+    first: int  # planned first frame id
+    count: int  # planned frame count
+    tar_bytes: int = 0
+    npz_sha256: str = ""
+    problem: str | None = None  # "<file>: <what is wrong>"; None when sound
+    arrays: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)  # the kept keys, when sound
+
+    def record(self) -> ShardRecord:
+        return ShardRecord(name=self.name, first_frame=self.first, count=self.count, tar_bytes=self.tar_bytes, npz_sha256=self.npz_sha256)
+
+
+@dataclasses.dataclass
+class DatasetScan:
+    """What a dataset folder really holds: sound and damaged shards, lost ones, frames present."""
+
+    folder: Path
+    manifest: Manifest
+    shards: list[ShardCheck]  # every shard with a .tar on disk, in frame-id order
+    lost: list[ShardRecord]  # listed in the manifest, but no .tar on disk
+    committed: np.ndarray  # bool (frames,): in a sound shard
+    misfit: str | None = None  # a sound shard that does not fit the frame count (the --frames given)
+
+    @property
+    def sound(self) -> list[ShardCheck]:
+        return [c for c in self.shards if c.problem is None]
+
+    @property
+    def damaged(self) -> list[ShardCheck]:
+        return [c for c in self.shards if c.problem is not None]
+
+    @property
+    def frames_stored(self) -> int:
+        return int(self.committed.sum())
+
+    @property
+    def complete(self) -> bool:
+        """Every frame id 0..N-1 is in a sound shard (never true with a damaged or lost shard)."""
+        return bool(self.committed.all()) and not self.damaged and not self.lost
+
+    def damaged_problems(self) -> list[str]:
+        """'<file>: <problem>' per damaged shard (and a shard that does not fit the frame count)."""
+        return [c.problem for c in self.damaged] + ([self.misfit] if self.misfit else [])
+
+    def lost_problems(self) -> list[str]:
+        """One line per shard the manifest lists that is no longer on disk."""
+        return [f"{r.name}.tar: listed in {MANIFEST_NAME} but missing (frames {r.first_frame}..{r.first_frame + r.count - 1})" for r in self.lost]
+
+    def problems(self) -> list[str]:
+        return self.damaged_problems() + self.lost_problems()
+
+    def missing_text(self, limit: int = 4) -> str:
+        """The missing frame ids as ranges: 'frames 8..15, 20..23'."""
+        ids = np.flatnonzero(~self.committed)
+        if not len(ids):
+            return "no frames"
+        breaks = np.flatnonzero(np.diff(ids) > 1)
+        starts, ends = np.r_[ids[0], ids[breaks + 1]], np.r_[ids[breaks], ids[-1]]
+        parts = [f"{a}..{b}" if b > a else f"{a}" for a, b in zip(starts[:limit], ends[:limit])]
+        return "frames " + ", ".join(parts) + (f" and {len(starts) - limit} more ranges" if len(starts) > limit else "")
+
+    def raise_if_damaged(self) -> None:
+        """StoreError naming the first damaged shard's file and its problem."""
+        bad = [c.problem for c in self.damaged]
+        if bad:
+            more = f" (and {len(bad) - 1} more damaged shard(s))" if len(bad) > 1 else ""
             raise StoreError(
-                f"{folder / name}.tar holds frames {ids[0]}..{ids[-1]}, which do not fit {plan.frames} frames in shards of "
+                f"{self.folder}/{bad[0]}{more}; `posebridge generate` with the same arguments moves damaged shards aside and renders them again"
+            )
+        if self.misfit:
+            raise StoreError(f"{self.folder}/{self.misfit}")
+
+
+def scan_dataset(
+    folder: str | Path,
+    manifest: Manifest | None = None,
+    walk_tars: bool = False,
+    keep: tuple[str, ...] | None = None,
+) -> DatasetScan:
+    """Check every committed shard of `folder` (read-only) and keep the arrays `keep` of the
+    sound ones (all keys when None, none with ()).
+
+    Per shard: the .npz is read whole (zip CRCs), matched against the sha256 the manifest
+    recorded, and checked for its keys, dtypes, shapes, frame ids and finite values; the .tar's
+    size is matched against the manifest and the image offsets; with `walk_tars` each tar
+    member's header is read too (names, sizes, the images where the .npz says, the end of the
+    archive), a few KB per shard. Images are not read: verify_dataset checks their CRC-32.
+    """
+    folder = Path(folder)
+    manifest = manifest or read_manifest(folder)
+    plan = ShardPlan(manifest.frames, manifest.shard_size)
+    recorded = {r.name: r for r in manifest.shards}
+    try:
+        names = sorted(p.name for p in folder.iterdir())
+    except OSError as e:
+        raise StoreError(f"{folder}: cannot list the folder ({e})") from None
+    tars = sorted({int(m.group(1)) for n in names if (m := _SHARD_RE.match(n)) and m.group(2) == "tar"})
+    committed = np.zeros(plan.frames, dtype=bool)
+    checks, misfit = [], None
+    for index in tars:
+        planned = plan.bounds(index) if index < plan.shard_count else (index * plan.shard_size, 0)
+        check = ShardCheck(index, shard_name(index), *planned)
+        ids = _check_shard(folder, check, recorded.get(check.name), plan, walk_tars, keep)
+        if check.problem is None and ids is not None and (len(ids) != check.count):
+            misfit = misfit or (
+                f"{check.name}.tar holds frames {ids[0]}..{ids[-1]}, which do not fit {plan.frames} frames in shards of "
                 f"{plan.shard_size}; pass the --frames of the run that made it (or a multiple of the shard size beyond it)"
             )
-        committed[first : first + count] = True
-        records.append(ShardRecord(name=name, first_frame=first, count=count, tar_bytes=(folder / f"{name}.tar").stat().st_size))
-    return committed, records
+            check.arrays = {}
+            continue
+        if check.problem is None:
+            committed[check.first : check.first + check.count] = True
+        checks.append(check)
+    on_disk = {shard_name(i) for i in tars}
+    lost = [r for r in manifest.shards if r.name not in on_disk]
+    return DatasetScan(folder, manifest, checks, lost, committed, misfit)
+
+
+def _check_shard(folder: Path, check: ShardCheck, record: ShardRecord | None, plan: ShardPlan, walk: bool, keep) -> np.ndarray | None:
+    """Fill `check.problem` (or `check.arrays`); returns the frame ids when the .npz is sound."""
+    name = check.name
+    npz_path, tar_path = folder / f"{name}.npz", folder / f"{name}.tar"
+    try:
+        data = npz_path.read_bytes()
+    except FileNotFoundError:
+        check.problem = f"{name}.npz: missing (the keypoint file of {name}.tar)"
+        return None
+    except OSError as e:
+        check.problem = f"{name}.npz: unreadable ({e.strerror or e})"
+        return None
+    check.npz_sha256 = hashlib.sha256(data).hexdigest()
+    if record is not None and record.npz_sha256 and record.npz_sha256 != check.npz_sha256:
+        check.problem = f"{name}.npz: does not match the sha256 recorded in {MANIFEST_NAME} (modified or damaged)"
+        return None
+    arrays, problem = _read_shard_npz(data)
+    if problem:
+        check.problem = f"{name}.npz: {problem}"
+        return None
+    ids = arrays["frame_id"]
+    first = check.index * plan.shard_size
+    if ids[0] != first or not np.array_equal(ids, np.arange(first, first + len(ids))):
+        check.problem = f"{name}.npz: frame ids are not {first}, {first + 1}, ... in order"
+        return None
+    if len(ids) != check.count:
+        return ids  # a misfit of the plan: the caller's error
+    try:
+        check.tar_bytes = tar_path.stat().st_size
+    except OSError as e:
+        check.problem = f"{name}.tar: unreadable ({e.strerror or e})"
+        return None
+    last_end = int(arrays["image_offset"][-1] + arrays["image_bytes"][-1])
+    if record is not None and record.tar_bytes != check.tar_bytes:
+        check.problem = f"{name}.tar: {check.tar_bytes} bytes, {MANIFEST_NAME} records {record.tar_bytes} (truncated or modified)"
+    elif check.tar_bytes < last_end + 2 * _TAR_BLOCK:
+        check.problem = f"{name}.tar: truncated ({check.tar_bytes} bytes; its last image ends at byte {last_end})"
+    elif walk:
+        problem = _walk_tar(tar_path, arrays)
+        if problem:
+            check.problem = f"{name}.tar: {problem}"
+    if check.problem is None:
+        check.arrays = {k: v for k, v in arrays.items() if keep is None or k in keep}
+    return ids
+
+
+def _read_shard_npz(data: bytes) -> tuple[dict[str, np.ndarray], str | None]:
+    """A shard's keypoint arrays from the .npz bytes, or the first problem found."""
+    try:
+        arrays = _load_npz(data)
+    except Exception as e:  # noqa: BLE001 - zipfile/numpy raise many types for a damaged file
+        return {}, f"unreadable keypoint file ({type(e).__name__}: {str(e)[:120]})"
+    for key in _NPZ_KEYS:
+        if key not in arrays:
+            return {}, f"lacks the key {key!r}"
+    unknown = sorted(set(arrays) - set(_NPZ_KEYS))
+    if unknown:
+        return {}, f"holds an unknown key {unknown[0]!r}"
+    n = arrays["frame_id"].shape[0] if arrays["frame_id"].ndim == 1 else -1
+    if n < 1:
+        return {}, f"'frame_id' has shape {arrays['frame_id'].shape}; expected (N,) with N >= 1"
+    for key, (dtype, shape) in FRAME_ARRAYS.items():
+        a = arrays[key]
+        if a.dtype != dtype or a.shape != (n, *shape):
+            return {}, f"{key!r} is {a.dtype} {a.shape}; expected {dtype} {(n, *shape)}"
+    for key in FRAME_STRINGS:
+        a = arrays[key]
+        if a.dtype.kind != "U" or a.shape != (n,):
+            return {}, f"{key!r} is {a.dtype} {a.shape}; expected unicode strings ({n},)"
+    skeleton, version = arrays["skeleton"], arrays["pairs_version"]
+    if skeleton.shape != () or skeleton.dtype.kind != "U" or str(skeleton) != "h36m17" or version.shape != () or version.dtype != np.int32 or version != 1:
+        return {}, "'skeleton' / 'pairs_version' are not 'h36m17' / 1"
+    for key in _FLOAT_KEYS:
+        if not np.isfinite(arrays[key]).all():
+            return {}, f"{key!r} holds NaN or infinity"
+    if arrays["visibility"].max() > 2:
+        return {}, "'visibility' holds values outside {0, 1, 2}"
+    if (arrays["image_size"] <= 0).any():
+        return {}, "'image_size' holds non-positive sizes"
+    if not np.isin(arrays["image_ext"], list(IMAGE_EXTENSIONS.values())).all():
+        return {}, f"'image_ext' holds values other than {sorted(IMAGE_EXTENSIONS.values())}"
+    off, size = arrays["image_offset"], arrays["image_bytes"]
+    if (size < 1).any() or (size > _MAX_BYTES).any() or (off < 2 * _TAR_BLOCK).any() or (off > _MAX_BYTES).any():
+        return {}, "'image_offset' / 'image_bytes' hold impossible values"
+    if (off % _TAR_BLOCK).any() or (off[1:] <= off[:-1] + size[:-1]).any():
+        return {}, "'image_offset' / 'image_bytes' do not describe images in tar order"
+    return arrays, None
+
+
+_NPY_HEADER = re.compile(r"\{'descr': '([^']+)', 'fortran_order': (False|True), 'shape': \(([0-9, ]*)\), \}\s*$")
+
+
+def _stored_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
+    """The bytes of an uncompressed zip member (np.savez writes no other), CRC-32 checked: what
+    zipfile's read does, without its per-member file object."""
+    if info.compress_type != zipfile.ZIP_STORED or info.flag_bits & 0x1:
+        raise ValueError(f"member {info.filename!r} is compressed or encrypted; the store writes plain np.savez files")
+    off = info.header_offset
+    local = data[off : off + 30]
+    if len(local) < 30 or local[:4] != b"PK\x03\x04":
+        raise ValueError(f"member {info.filename!r}: no local header at byte {off}")
+    start = off + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    raw = data[start : start + info.file_size]
+    if len(raw) != info.file_size or zlib.crc32(raw) != info.CRC:
+        raise ValueError(f"member {info.filename!r}: bad CRC-32 or cut short")
+    return raw
+
+
+def _load_npz(data: bytes) -> dict[str, np.ndarray]:
+    """The arrays of an .npz from its bytes, each member read whole and its CRC-32 checked.
+
+    np.load costs ~0.3 ms a key (a file object per member, the header through ast); here the
+    members are sliced out of the bytes and the headers numpy writes are parsed with a regular
+    expression (others go through numpy's own reader), which makes checking a shard ~10x
+    faster. Object arrays (pickles) are refused either way.
+    """
+    out = {}
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        infos = zf.infolist()
+    for info in infos:
+        if not info.filename.endswith(".npy"):
+            raise ValueError(f"member {info.filename!r} is not an .npy array")
+        raw = _stored_member(data, info)
+        key = info.filename[:-4]
+        if raw[:6] != b"\x93NUMPY" or raw[6] not in (1, 2, 3):
+            raise ValueError(f"member {info.filename!r} is not an .npy array")
+        start = 10 if raw[6] == 1 else 12
+        end = start + int.from_bytes(raw[8:start], "little")
+        m = _NPY_HEADER.match(raw[start:end].decode("latin1"))
+        if m is None:
+            out[key] = np.lib.format.read_array(io.BytesIO(raw), allow_pickle=False)
+            continue
+        dtype = np.dtype(m.group(1))
+        if dtype.hasobject:
+            raise ValueError(f"{key!r} is an object array (a pickle)")
+        shape = tuple(int(x) for x in m.group(3).split(",") if x.strip())
+        count = math.prod(shape)
+        if len(raw) - end != count * dtype.itemsize:
+            raise ValueError(f"{key!r} holds {len(raw) - end} bytes of data; its header says {count * dtype.itemsize}")
+        out[key] = np.frombuffer(raw, dtype=dtype, count=count, offset=end).reshape(shape, order="F" if m.group(2) == "True" else "C")
+    return out
+
+
+def _walk_tar(path: Path, arrays: dict[str, np.ndarray]) -> str | None:
+    """Read every member header of a shard's tar (not the data): the members of each frame in
+    frame-id order, `{key}.json` first, the image where the .npz says, then the end of the
+    archive and nothing after it. Other members of a frame (`{key}.<ext>`) are allowed.
+
+    The file is memory-mapped and the headers' checksums and magic are checked at once with
+    numpy after the walk, the first damaged header reported before anything it led to."""
+    try:
+        with open(path, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            if size < 2 * _TAR_BLOCK:
+                return f"{size} bytes: too short for a tar"
+            with mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as mm:
+                headers: list[bytes] = []
+                problem = _walk_members(mm, size, arrays, headers)
+    except (OSError, ValueError) as e:
+        return f"unreadable ({getattr(e, 'strerror', None) or e})"
+    if headers:
+        blocks = np.frombuffer(b"".join(headers), dtype=np.uint8).reshape(-1, _TAR_BLOCK)
+        computed = blocks.sum(axis=1, dtype=np.int64) - blocks[:, 148:156].sum(axis=1, dtype=np.int64) + 8 * 32
+        stored = np.array([_octal(h[148:156]) for h in headers])
+        magic = (blocks[:, 257:263] == np.frombuffer(b"ustar\0", dtype=np.uint8)).all(axis=1)
+        typeflag = np.isin(blocks[:, 156], (ord("0"), 0))
+        bad = np.flatnonzero((computed != stored) | ~magic | ~typeflag)
+        if len(bad):
+            return f"the header of member {bad[0]} is damaged ({'checksum mismatch' if computed[bad[0]] != stored[bad[0]] else 'not a ustar file header'})"
+    return problem
+
+
+def _octal(field: bytes) -> int:
+    try:
+        return int(field.rstrip(b" \0") or b"-1", 8)
+    except ValueError:
+        return -1
+
+
+def _walk_members(mm, size: int, arrays: dict[str, np.ndarray], headers: list[bytes]) -> str | None:
+    """The walk of _walk_tar, appending each header block to `headers`; the first problem or None."""
+    ids = arrays["frame_id"].tolist()
+    keys = [frame_key(i) for i in ids]
+    exts, offsets, sizes = arrays["image_ext"].tolist(), arrays["image_offset"].tolist(), arrays["image_bytes"].tolist()
+    n = len(keys)
+    pos, row, has_image = 0, -1, True
+    while True:
+        if pos + _TAR_BLOCK > size:
+            return f"ends at byte {size}, inside the archive (truncated)"
+        block = mm[pos : pos + _TAR_BLOCK]
+        if block == _ZERO_BLOCK:
+            if mm[pos + _TAR_BLOCK : pos + 2 * _TAR_BLOCK] != _ZERO_BLOCK:
+                return f"a zero block at byte {pos} inside the archive"
+            if pos + 2 * _TAR_BLOCK != size:
+                return f"{size - pos - 2 * _TAR_BLOCK} bytes after the end of the archive at byte {pos}"
+            break
+        headers.append(block)
+        nbytes = _octal(block[124:136])
+        try:
+            name = block[:100].split(b"\0", 1)[0].decode("ascii")
+        except UnicodeDecodeError:
+            name = "?"
+        if nbytes < 0:
+            return f"the member header at byte {pos} is damaged (size field)"
+        key, _, ext = name.partition(".")
+        if ext == "json":
+            if not has_image:
+                return f"frame {keys[row]} has no image member"
+            row += 1
+            if row >= n:
+                return f"holds more frames than its keypoint file ({n})"
+            if key != keys[row]:
+                return f"member {name!r} at byte {pos}; expected {keys[row]}.json"
+            has_image = False
+        elif row < 0 or key != keys[row]:
+            return f"member {name!r} at byte {pos} is out of place"
+        elif ext == exts[row]:
+            if pos + _TAR_BLOCK != offsets[row] or nbytes != sizes[row]:
+                return f"image {name} is at byte {pos + _TAR_BLOCK} with {nbytes} bytes; the keypoint file says {offsets[row]} with {sizes[row]}"
+            has_image = True
+        pos += _TAR_BLOCK + nbytes + (-nbytes % _TAR_BLOCK)
+    if row != n - 1 or not has_image:
+        return f"holds {row + 1 - (not has_image)} whole frames; its keypoint file has {n}"
+    return None
 
 
 # ------------------------------------------------------------------------------------------------
 # reading
 
 
-def shard_paths(folder: str | Path) -> list[tuple[Path, Path]]:
-    """(tar, npz) of every committed shard, in frame-id order."""
-    folder = Path(folder)
-    out = []
-    for p in sorted(folder.glob("shard-*.tar")):
-        if _SHARD_RE.match(p.name):
-            out.append((p, p.with_suffix(".npz")))
-    return out
+def open_dataset(folder: str | Path, keys: tuple[str, ...] | None = None, warn: bool = True) -> DatasetScan:
+    """Scan `folder` for reading: StoreError (naming the file) when a shard is damaged or none is
+    committed; a warning when frames are missing (unless the caller reports it: warn=False).
+    Keeps the arrays `keys` (all when None)."""
+    scan = scan_dataset(folder, keep=keys)
+    scan.raise_if_damaged()
+    if not scan.sound:
+        raise StoreError(f"{folder}: no committed shards" + (f" ({scan.problems()[0]})" if scan.lost else ""))
+    if warn and not scan.complete:
+        lost = f"; {len(scan.lost)} shard(s) listed in {MANIFEST_NAME} are missing" if scan.lost else ""
+        log.warning("%s is incomplete: %d of %d frames (%s missing%s); reading what is stored",
+                    folder, scan.frames_stored, scan.manifest.frames, scan.missing_text(), lost)
+    return scan
 
 
-def _shard_arrays(folder: str | Path, shards: list[tuple[Path, Path]], keys: tuple[str, ...] | None) -> dict[str, list[np.ndarray]]:
-    """{key: one array per shard} of `shards`' .npz files (all keys, or `keys`). Keys that older
-    shards lack (ARRAY_DEFAULTS: the mask's) get their default value."""
-    parts: dict[str, list[np.ndarray]] = {}
-    for _, npz in shards:
-        with np.load(npz, allow_pickle=False) as z:
-            names = keys or [*(k for k in z.files if k not in ("skeleton", "pairs_version")), *(k for k in ARRAY_DEFAULTS if k not in z.files)]
-            n = len(z["frame_id"]) if any(k not in z.files for k in names) else 0
-            for k in names:
-                if k in z.files:
-                    parts.setdefault(k, []).append(z[k])
-                elif k in ARRAY_DEFAULTS:
-                    parts.setdefault(k, []).append(np.full(n, ARRAY_DEFAULTS[k], dtype=FRAME_ARRAYS[k][0]))
-                else:
-                    raise StoreError(f"{npz}: has no array {k!r}")
-    if not parts:
-        raise StoreError(f"{folder}: no committed shards")
-    return parts
+def _concat(scan: DatasetScan, keys: tuple[str, ...] | None) -> dict[str, np.ndarray]:
+    names = keys or [k for k in scan.sound[0].arrays if k not in ("skeleton", "pairs_version")]
+    return {k: np.concatenate([c.arrays[k] for c in scan.sound]) for k in names}
 
 
 def load_dataset_arrays(folder: str | Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
-    """Every committed frame's arrays (all npz keys, or `keys`), concatenated in frame-id order."""
-    return {k: np.concatenate(v) for k, v in _shard_arrays(folder, shard_paths(folder), keys).items()}
+    """Every committed frame's arrays (all npz keys, or `keys`), concatenated in frame-id order.
+    Each shard is checked first (scan_dataset); a damaged one is a StoreError naming it."""
+    unknown = [k for k in keys or () if k not in FRAME_ARRAYS and k not in FRAME_STRINGS]
+    if unknown:
+        raise KeyError(f"no per-frame array {unknown[0]!r} in a dataset folder")
+    return _concat(open_dataset(folder, keys), keys)
 
 
 class DatasetReader:
     """Random access to a dataset folder's frames: their arrays in frame-id order, and each image
-    and person mask by one seek and read in its shard's tar (the .npz records where each sits).
+    and person mask by one seek and read in its shard's tar (the .npz records where each sits),
+    checked against its CRC-32.
 
     Used by the PyTorch `FrameDataset` and the desktop viewer. File handles are per process, so a
     reader can be shared with DataLoader workers.
     """
 
-    IMAGE_KEYS = ("image_offset", "image_bytes", "image_ext", "mask_offset", "mask_bytes")
+    IMAGE_KEYS = ("image_offset", "image_bytes", "image_ext", "image_crc32", "mask_offset", "mask_bytes", "mask_crc32")
 
-    def __init__(self, folder: str | Path, keys: tuple[str, ...] | None = None):
+    def __init__(self, folder: str | Path, keys: tuple[str, ...] | None = None, warn: bool = True):
         self._files: dict[int, Any] = {}
         self._pid = os.getpid()
         self.folder = Path(folder)
-        shards = shard_paths(self.folder)
-        if not shards:
-            raise StoreError(f"{self.folder}: no committed shards")
-        self.tars = [str(tar) for tar, _ in shards]
         wanted = None if keys is None else tuple(dict.fromkeys((*keys, "frame_id", *self.IMAGE_KEYS)))
-        parts = _shard_arrays(self.folder, shards, wanted)
-        self.arrays = {k: np.concatenate(v) for k, v in parts.items()}
-        self.shard_of_row = np.repeat(np.arange(len(shards)), [len(ids) for ids in parts["frame_id"]])
+        scan = open_dataset(self.folder, wanted, warn=warn)
+        self.tars = [str(self.folder / f"{c.name}.tar") for c in scan.sound]
+        self.arrays = _concat(scan, wanted)
+        self.shard_of_row = np.repeat(np.arange(len(scan.sound)), [c.count for c in scan.sound])
 
     def __len__(self) -> int:
         return len(self.shard_of_row)
@@ -676,24 +1105,37 @@ class DatasetReader:
         """bool (N,): which frames carry a person mask."""
         return self.arrays["mask_offset"] >= 0
 
-    def _member(self, index: int, what: str) -> bytes:
-        """The stored bytes of frame `index`'s image or mask: one seek and one read."""
+    def _member(self, index: int, what: str) -> tuple[bytes, str]:
+        """The stored bytes of frame `index`'s image or mask (one seek, one read), and where they are;
+        StoreError when they cannot be read whole."""
         a = self.arrays
-        f = self._file(int(self.shard_of_row[index]))
+        tar = self.tars[self.shard_of_row[index]]
         offset, nbytes = int(a[f"{what}_offset"][index]), int(a[f"{what}_bytes"][index])
-        f.seek(offset)
-        data = f.read(nbytes)
+        where = f"{tar}: the {what} of frame {int(a['frame_id'][index])} at byte {offset}"
+        try:
+            f = self._file(int(self.shard_of_row[index]))
+            f.seek(offset)
+            data = f.read(nbytes)
+        except (OSError, OverflowError, ValueError) as e:
+            raise StoreError(f"{where} cannot be read ({getattr(e, 'strerror', None) or e})") from None
         if len(data) != nbytes:
-            raise StoreError(f"{self.tars[self.shard_of_row[index]]}: {what} at byte {offset} is cut short ({len(data)} of {nbytes} bytes)")
-        return data
+            raise StoreError(f"{where} is cut short ({len(data)} of {nbytes} bytes)")
+        return data, where
 
     def image(self, index: int) -> np.ndarray:
-        """(H, W, C) uint8 pixels of frame `index` (row in frame-id order)."""
-        return decode_image(self._member(index, "image"), str(self.arrays["image_ext"][index]))
+        """(H, W, C) uint8 pixels of frame `index` (row in frame-id order); StoreError when the
+        stored bytes are damaged."""
+        data, where = self._member(index, "image")
+        return decode_checked(data, str(self.arrays["image_ext"][index]), int(self.arrays["image_crc32"][index]), where)
 
     def mask_png(self, index: int) -> bytes | None:
-        """The stored mask PNG of frame `index` as is, or None when it has no mask."""
-        return self._member(index, "mask") if self.arrays["mask_offset"][index] >= 0 else None
+        """The stored mask PNG of frame `index` as is (CRC-32 checked), or None when it has no mask."""
+        if self.arrays["mask_offset"][index] < 0:
+            return None
+        data, where = self._member(index, "mask")
+        if zlib.crc32(data) != int(self.arrays["mask_crc32"][index]):
+            raise StoreError(f"{where}: CRC-32 mismatch (damaged)")
+        return data
 
     def mask(self, index: int) -> np.ndarray | None:
         """(H, W) uint8 person mask of frame `index` (1 person, 0 elsewhere), or None without one."""
@@ -711,6 +1153,31 @@ class DatasetReader:
         self.close()
 
 
+def image_crc32(data: bytes, ext: str) -> int:
+    """The CRC-32 the store records for an image: of its bytes as received (for .npy, raw pixels
+    received without a header, of the pixel data)."""
+    if ext == "npy":
+        return zlib.crc32(np.ascontiguousarray(decode_image(data, ext)).tobytes())
+    return zlib.crc32(data)
+
+
+def decode_checked(data: bytes, ext: str, crc: int, where: str) -> np.ndarray:
+    """decode_image after a CRC-32 check; StoreError(`where` ...) when either fails."""
+    try:
+        if ext != "npy" and zlib.crc32(data) != crc:
+            raise StoreError(f"{where} fails its CRC-32 check (damaged)")
+        pixels = decode_image(data, ext)
+    except StoreError:
+        raise
+    except Exception as e:  # noqa: BLE001 - Pillow and numpy raise many types for damaged data
+        raise StoreError(f"{where} does not decode ({type(e).__name__}: {str(e)[:100]})") from None
+    if ext == "npy" and zlib.crc32(np.ascontiguousarray(pixels).tobytes()) != crc:
+        raise StoreError(f"{where} fails its CRC-32 check (damaged)")
+    if pixels.ndim != 3 or pixels.dtype != np.uint8:
+        raise StoreError(f"{where} decodes to {pixels.dtype} {pixels.shape}, not (H, W, C) uint8")
+    return pixels
+
+
 def decode_image(data: bytes, ext: str) -> np.ndarray:
     """(H, W, C) uint8 pixels of a stored image (.jpg/.png through Pillow, .npy through numpy)."""
     if ext == "npy":
@@ -726,8 +1193,10 @@ _PAIRS_KEYS = ("joints_2d", "joints_3d", "K", "image_size", "visibility", "joint
 
 def export_pairs(folder: str | Path, out: str | Path) -> Path:
     """Write every committed frame as a pairs v1 file (frame-id order), with visibility, the right
-    view, provenance strings, and `frame_id` as an extra key."""
-    arrays = load_dataset_arrays(folder, (*_PAIRS_KEYS, "frame_id"))
+    view, provenance strings, and `frame_id` as an extra key. Damaged shards raise StoreError;
+    an incomplete dataset exports the frames it holds (the caller reports the missing ones)."""
+    keys = (*_PAIRS_KEYS, "frame_id")
+    arrays = _concat(open_dataset(folder, keys, warn=False), keys)
     return save_pairs(out, validate_pairs(arrays, source=str(folder)), extra={"frame_id": arrays["frame_id"]})
 
 
@@ -755,16 +1224,17 @@ def load_dataset_pairs(folder: str | Path, mmap: bool = False) -> Pairs:
     """The folder's keypoints as pairs v1, in frame-id order; no image is read.
 
     mmap=True memory-maps `pairs.npz` (written when the dataset is complete) when it is current,
-    and otherwise concatenates the shards in memory.
+    and otherwise concatenates the shards in memory. The shards are checked either way.
     """
     folder = Path(folder)
+    scan = open_dataset(folder, (*_PAIRS_KEYS, "frame_id"))
     if mmap:
         cache = folder / PAIRS_CACHE_NAME
         if cache.is_file():
             cached = read_pairs_arrays(cache, mmap=True)
             ids = cached.get("frame_id")
-            stored = load_dataset_arrays(folder, ("frame_id",))["frame_id"]
+            stored = _concat(scan, ("frame_id",))["frame_id"]
             if ids is not None and len(ids) == len(stored) and np.array_equal(ids, stored):
                 return validate_pairs(cached, source=str(cache))  # what load_pairs(cache, mmap=True) does
         log.info("%s: no current %s to memory-map; loading the shards", folder, PAIRS_CACHE_NAME)
-    return validate_pairs(load_dataset_arrays(folder, _PAIRS_KEYS), source=str(folder))
+    return validate_pairs(_concat(scan, _PAIRS_KEYS), source=str(folder))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import click
 
+from generator.cli_support import user_errors
+
 
 @click.command()
 @click.argument("path", type=click.Path(exists=True))
 @click.option("--index", default=0, show_default=True, help="Sample to show first.")
 @click.option("--screenshot", type=click.Path(dir_okay=False), help="Save a PNG of the window and exit (works headless).")
+@user_errors
 def view(path: str, index: int, screenshot: str | None) -> None:
     """Browse PATH (a pairs .npz or a dataset folder): image + 2D skeleton beside the 3D pose."""
     from .viewer import run_viewer

@@ -90,5 +90,5 @@ def test_pairs_dataset_never_reads_images(folder, tmp_path):
     with pytest.raises(ValueError, match="right view"):
         PairsDataset(dataclasses.replace(pairs, joints_2d_right=None, baseline_mm=None))
     (tmp_path / "empty").mkdir()
-    with pytest.raises(StoreError, match="no committed shards"):
+    with pytest.raises(StoreError, match="no manifest.json; not a posebridge dataset folder"):
         FrameDataset(tmp_path / "empty")

@@ -39,3 +39,8 @@ def test_demo_runs_every_step_and_writes_the_report(tmp_path):
         assert held_out.isdisjoint(set(load_pairs(out / "pairs" / name).subject)), name
     labels = json.loads((out / "labels_coco.json").read_text())
     assert any("keypoints_3d" in a for a in labels["annotations"])
+
+    # A second run into the same folder needs --resume (keep the frames) or --overwrite (issue 10, case 6).
+    again = CliRunner().invoke(main, ["demo", "--out", str(out), "--config", str(config), "--no-progress"])
+    assert again.exit_code == 1 and "--resume" in again.output and "--overwrite" in again.output
+    assert (out / "report.md").read_text() == report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import threading
@@ -57,7 +58,33 @@ def test_rerun_resumes_nothing_left_and_changed_arguments_are_refused(dataset):
     assert again.exit_code == 0 and "0 in" in again.output.replace("\n", " ")
     assert read_manifest(dataset).runs[-1].players_started == 0
     changed = runner.invoke(cli_main, ["generate", *ARGS, "--seed", "6", "--out", str(dataset)])
-    assert changed.exit_code == 1 and "seed: 5 -> 6" in changed.output
+    assert changed.exit_code == 1 and "seed: 5 -> 6" in changed.output and "--overwrite to replace it" in changed.output
+
+
+@pytest.mark.timeout(180)
+def test_generate_renders_a_truncated_shard_again_and_overwrite_replaces(dataset, tmp_path):
+    """Issue 10, case 4: a committed shard truncated to half is not trusted on resume: it is moved
+    aside with a warning naming it and rendered again, giving the same dataset. Case 6: another
+    config over an existing folder needs --overwrite, which replaces it."""
+    folder = tmp_path / "ds"
+    shutil.copytree(dataset, folder)
+    tar = folder / "shard-000001.tar"
+    tar.write_bytes(tar.read_bytes()[: tar.stat().st_size // 2])
+    result = CliRunner().invoke(cli_main, ["generate", *ARGS, "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "shard-000001.tar" in text and "quarantine/001/" in text and "8 in" in text, text
+    assert (folder / "quarantine" / "001" / "shard-000001.tar").stat().st_size == tar.stat().st_size // 2
+    keys = ("frame_id", "joints_2d", "joints_3d", "joints_2d_right", "visibility", "K", "R", "t", "image_crc32", "image_bytes")
+    before, after = load_dataset_arrays(dataset, keys), load_dataset_arrays(folder, keys)
+    assert all(np.array_equal(before[k], after[k]) for k in keys)
+    assert verify_dataset(folder) == (24, [])
+
+    result = CliRunner().invoke(cli_main, ["generate", *ARGS, "--seed", "6", "--overwrite", "--out", str(folder)])
+    assert result.exit_code == 0, result.output
+    m = read_manifest(folder)
+    assert m.config["seed"] == 6 and m.complete and len(m.runs) == 1 and not (folder / "quarantine").exists()
+    assert not np.array_equal(load_dataset_arrays(folder, ("joints_3d",))["joints_3d"], before["joints_3d"])
 
 
 @pytest.mark.timeout(120)

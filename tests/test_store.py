@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import tarfile
 import zlib
 
@@ -11,10 +12,10 @@ import numpy as np
 import pytest
 import webdataset as wds
 
+from bridge.dataset_report import summarize_dataset, verify_dataset
 from generator.pairs_io import load_pairs
 from generator.masks import decode_mask_png
 from generator.store import (
-    ARRAY_DEFAULTS,
     PAIRS_CACHE_NAME,
     DatasetReader,
     DatasetStore,
@@ -23,6 +24,7 @@ from generator.store import (
     load_dataset_arrays,
     load_dataset_pairs,
     read_manifest,
+    scan_dataset,
 )
 
 from bridge_support import SEED, frame_fields, frame_message, image_bytes, mask_bytes, open_collector
@@ -168,9 +170,6 @@ def test_folder_guards(tmp_path):
     c = open_collector(tmp_path / "ds2", frames=4, shard_size=2)
     feed(c, range(4))
     c.store.close()
-    (tmp_path / "ds2" / "shard-000001.npz").unlink()
-    with pytest.raises(StoreError, match="shard-000001.tar has no keypoints file"):
-        DatasetStore.open(tmp_path / "ds2", {"test": True, "seed": SEED}, frames=4, shard_size=2)
     (tmp_path / "ds2" / "manifest.json").unlink()
     with pytest.raises(StoreError, match="no manifest.json"):
         DatasetStore.open(tmp_path / "ds2", {"test": True, "seed": SEED}, frames=4, shard_size=2)
@@ -205,27 +204,88 @@ def test_pairs_loading_export_and_memory_map(tmp_path):
     assert len(grown) == 24 and grown.joints_3d.flags.writeable
 
 
-def test_shards_written_before_masks_read_as_frames_without_one(tmp_path):
-    """A shard whose .npz predates the mask arrays (and whose frames have no mask) reads with the
-    defaults: no mask, and the verification passes."""
-    from bridge.dataset_report import verify_dataset
+def test_resume_sets_damaged_shards_aside_and_renders_them_exactly_again(tmp_path, caplog):
+    """Issue 10, case 4: a committed shard truncated to half (and the other damages found) is
+    moved into quarantine/ with a warning naming it and rendered again, into the same dataset."""
+    whole = open_collector(tmp_path / "whole", frames=40, shard_size=8)
+    feed(whole, range(40))
+    whole.store.close()
 
-    folder = tmp_path / "ds"
-    c = open_collector(folder, frames=4, shard_size=4)
-    for i in range(4):
-        rng = np.random.default_rng(i)
-        assert c.handle(frame_message(frame_fields(rng), image_bytes(rng), frame_id=i, seq=i))
+    folder = tmp_path / "damaged"
+    c = open_collector(folder, frames=40, shard_size=8)
+    feed(c, range(40))
     c.store.close()
-    npz = folder / "shard-000000.npz"
-    with np.load(npz) as z:
-        old = {k: z[k] for k in z.files if k not in ARRAY_DEFAULTS}
-    np.savez(npz, **old)
-    arrays = load_dataset_arrays(folder)
-    for key, value in ARRAY_DEFAULTS.items():
-        assert arrays[key].tolist() == [value] * 4, key
+    tar1 = folder / "shard-000001.tar"
+    tar1.write_bytes(tar1.read_bytes()[: tar1.stat().st_size // 2])
+    (folder / "shard-000002.tar").write_bytes(b"")
+    npz3 = folder / "shard-000003.npz"
+    npz3.write_bytes(npz3.read_bytes()[:3000])
+    (folder / "shard-000004.tar").unlink()  # lost after its commit: its .npz stays behind
+    damaged = {p.name: p.read_bytes() for p in folder.iterdir() if p.name.startswith("shard-00000") and p.name[11] in "1234"}
+
+    caplog.set_level("WARNING", logger="generator.store")
+    again = open_collector(folder, frames=40, shard_size=8)
+    assert again.store.missing_frame_ids().tolist() == list(range(8, 40))
+    warned = "\n".join(r.getMessage() for r in caplog.records)
+    for name, problem in (("shard-000001.tar", "manifest.json records"), ("shard-000002.tar", "0 bytes"), ("shard-000003.npz", "sha256"),
+                          ("shard-000004.tar", "listed in manifest.json but missing")):
+        assert re.search(rf"{name}: [^\n]*{problem}[^\n]*rendered again", warned), (name, warned)
+    moved = {p.name: p.read_bytes() for p in (folder / "quarantine").rglob("shard-*")}
+    assert moved == damaged  # every damaged file kept, byte for byte; nothing deleted
+    assert sorted(p.name for p in folder.glob("shard-*")) == ["shard-000000.npz", "shard-000000.tar"]
+
+    feed(again, again.store.missing_frame_ids()[::-1], player_id="b")
+    again.store.close()
+    a, b = load_dataset_arrays(tmp_path / "whole"), load_dataset_arrays(folder)
+    assert a.keys() == b.keys()
+    for key in set(a) - {"header_crc32"}:  # the JSON carries who sent it (player id, seq): not content
+        assert np.array_equal(a[key], b[key]), key
+    ra, rb = DatasetReader(tmp_path / "whole"), DatasetReader(folder)
+    assert all(np.array_equal(ra.image(i), rb.image(i)) for i in range(40))
+    assert verify_dataset(folder) == (40, [])
+    runs = read_manifest(folder).runs
+    assert len(runs[-1].quarantined) == 4 and runs[-1].status == "complete"
+
+
+def test_readers_report_what_is_on_disk(tmp_path):
+    """Issue 10, case 3: with a shard deleted, nothing says complete and every count is the real one."""
+    folder = tmp_path / "ds"
+    c = open_collector(folder, frames=24, shard_size=8)
+    feed(c, range(24))
+    c.store.close()
+    (folder / "shard-000001.tar").unlink()
+    scan = scan_dataset(folder)
+    assert not scan.complete and scan.frames_stored == 16 and scan.missing_text() == "frames 8..15"
+    assert scan.lost_problems() == ["shard-000001.tar: listed in manifest.json but missing (frames 8..15)"]
+    assert load_dataset_arrays(folder, ("frame_id",))["frame_id"].tolist() == [*range(8), *range(16, 24)]
+    assert len(load_dataset_pairs(folder, mmap=True)) == 16  # pairs.npz (24 frames) is no longer current
+    summary = summarize_dataset(folder)
+    assert (summary.frames_stored, summary.complete, summary.missing) == (16, False, "frames 8..15")
+    checked, problems = verify_dataset(folder)
+    assert checked == 16 and problems == ["shard-000001.tar: listed in manifest.json but missing (frames 8..15)"]
+
+
+def test_manifest_and_images_are_checked_on_every_read(tmp_path):
+    folder = tmp_path / "ds"
+    c = open_collector(folder, frames=8, shard_size=8)
+    feed(c, range(8))
+    c.store.close()
+    manifest = folder / "manifest.json"
+    pristine = manifest.read_text()
+    manifest.write_text(pristine.replace('"frames": 8', '"frames": 9'))
+    with pytest.raises(StoreError, match=r"manifest.json: the manifest does not match its checksum"):
+        load_dataset_arrays(folder)
+    manifest.write_text(pristine)
+    offset = int(load_dataset_arrays(folder, ("image_offset",))["image_offset"][3])
+    tar = folder / "shard-000000.tar"
+    data = bytearray(tar.read_bytes())
+    data[offset + 40] ^= 0x01
+    tar.write_bytes(bytes(data))
     reader = DatasetReader(folder)
-    assert not reader.has_mask.any() and reader.mask(0) is None and reader.image(0).shape == (40, 48, 3)
-    assert verify_dataset(folder) == (4, [])
+    assert reader.image(2).shape == (40, 48, 3)
+    with pytest.raises(StoreError, match=r"shard-000000.tar: the image of frame 3 at byte \d+ fails its CRC-32 check"):
+        reader.image(3)
+    assert any("shard-000000.tar:000000003.jpg: CRC-32 mismatch" in p for p in verify_dataset(folder)[1])
 
 
 def test_verify_checks_each_frames_members_and_its_mask(tmp_path):

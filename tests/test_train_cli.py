@@ -192,3 +192,23 @@ def test_train_from_a_yaml_config_with_flag_overrides(data, tmp_path):
     cfg = load_checkpoint(out).config
     assert (cfg.epochs, cfg.net.width, cfg.net.blocks, cfg.seed, cfg.model) == (1, 24, 1, 3, "single")  # flags win, the file fills the rest
     assert "epochs: 1" in (out / "config.yaml").read_text()
+
+
+def test_train_refuses_an_existing_run_unless_resume_or_overwrite(stereo_run, data, tmp_path):
+    """Issue 10, case 6: `train --out EXISTING` no longer replaces the run silently."""
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(stereo_run, run)
+    before = (run / "checkpoint.pt").read_bytes()
+    args = ["train", "--data", f"{data}/other.npz", "--model", "single", "--epochs", "1", "--out", str(run), *TINY]
+    refused = CliRunner().invoke(main, args)
+    assert refused.exit_code == 1 and "already exists and is not empty" in refused.output and "--overwrite" in refused.output
+    assert (run / "checkpoint.pt").read_bytes() == before
+    (run / "notes.txt").write_text("mine")
+    refused = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert refused.exit_code == 1 and "notes.txt" in refused.output and (run / "checkpoint.pt").read_bytes() == before
+    (run / "notes.txt").unlink()
+    replaced = CliRunner().invoke(main, [*args, "--overwrite"])
+    assert replaced.exit_code == 0, replaced.output
+    assert load_checkpoint(run).config.model == "single" and json.loads((run / "metrics.json").read_text())["epochs"] == 1

@@ -2,7 +2,7 @@
 
 Library entry points (the CLI in train/cli.py is a thin layer over them):
 
-- `train.trainer.train_run(TrainConfig, out_dir, resume=False) -> RunDir`
+- `train.trainer.train_run(TrainConfig, out_dir, resume=False, overwrite=False) -> RunDir` (an existing run needs one of the two)
 - `train.evaluate.evaluate_run(checkpoint, pairs_path, search="fast", noise_px=0.0) -> dict`
 - `train.label.label_coco(checkpoint, coco_json, out_json, focal_px=None) -> LabelSummary`
 - `train.figures.render_lifted_figure(labelled_json, image_dir, out_png)` and `plot_loss_curves`

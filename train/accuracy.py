@@ -125,7 +125,7 @@ def make_split_pairs(out_dir: str | Path, cfg: AccuracyConfig | None = None) -> 
 def _train(kind: str, files: SplitFiles, out: Path, cfg: AccuracyConfig, show_progress: bool = True) -> tuple[Path, float]:
     tc = cfg.train_config(kind, [f"{files.train_cmu}:0.5", f"{files.train_prior}:0.5"])
     t0 = time.perf_counter()
-    run = train_run(tc, out / f"run_{kind}", show_progress=show_progress)
+    run = train_run(tc, out / f"run_{kind}", show_progress=show_progress, overwrite=True)  # a rerun rebuilds everything in out
     return run.path, time.perf_counter() - t0
 
 

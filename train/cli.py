@@ -9,16 +9,11 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from posebridge import report_user_errors
+from generator.cli_support import overwrite_option, user_errors
 
 from .search import SEARCH_METHODS
 
 console = Console()
-
-
-# Bad input becomes a one-line error (exit status 1), also when a command is invoked on its own
-# rather than through the `posebridge` group, which does the same for every command.
-_user_errors = report_user_errors
 
 
 _path = click.Path(path_type=Path)
@@ -32,6 +27,7 @@ _path = click.Path(path_type=Path)
 @click.option("--out", required=True, type=_path, help="The run directory.")
 @click.option("--config", "config_file", type=_path, help="A YAML file of TrainConfig keys; flags win.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@overwrite_option("training run")
 @click.option("--seed", type=int)
 @click.option("--steps-per-epoch", type=int)
 @click.option("--lr", type=float)
@@ -44,15 +40,17 @@ _path = click.Path(path_type=Path)
 @click.option("--threads", type=int, help="torch CPU threads per process.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@_user_errors
-def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress):
+@user_errors
+def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress):
     """Train the stereo label generator (or the single-view baseline); works under torchrun."""
     from generator.config_file import read_config_mapping, set_dotted, validate_config
+    from generator.outputs import check_flags
 
     from .checkpoint import load_checkpoint
     from .config import TrainConfig
     from .trainer import train_run
 
+    check_flags(out, resume, overwrite)
     if config_file:
         values = read_config_mapping(config_file)
     elif resume:
@@ -66,7 +64,7 @@ def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps
         "net.width": width, "net.blocks": blocks, "net.dropout": dropout, "net.max_norm": max_norm,
     }  # fmt: skip
     cfg = validate_config(TrainConfig, set_dotted(values, overrides), str(config_file or "flags"), what="training config")
-    run = train_run(cfg, out, resume=resume, show_progress=not no_progress)
+    run = train_run(cfg, out, resume=resume, overwrite=overwrite, show_progress=not no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         m = run.read_metrics()
         console.print(
@@ -85,7 +83,7 @@ def train(data, model, epochs, batch_size, out, config_file, resume, seed, steps
 @click.option("--grid-max", type=float, default=7199.0, show_default=True, help="Grid search: farthest root depth (mm).")
 @click.option("--grid-step", type=float, default=1.0, show_default=True)
 @click.option("--json", "json_out", type=_path, help="Write the metrics JSON here.")
-@_user_errors
+@user_errors
 def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_step, json_out):
     """MPJPE, P-MPJPE, N-MPJPE, PCK3D, AUC, absolute MPJPE and reprojection error, per joint and action."""
     from .data import open_source
@@ -112,10 +110,15 @@ def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_
 @click.option("--search", type=click.Choice(SEARCH_METHODS), default="fast", show_default=True)
 @click.option("--figure", type=_path, help="Also draw the lifted people (2D over the photo beside 3D) to this PNG.")
 @click.option("--images", type=_path, help="Folder of the photos, for --figure (default: beside the JSON).")
-@_user_errors
-def label(checkpoint, coco_json, out, focal_px, min_confidence, min_joints, search, figure, images):
+@overwrite_option("labelled JSON")
+@user_errors
+def label(checkpoint, coco_json, out, focal_px, min_confidence, min_joints, search, figure, images, overwrite):
     """Lift every person of a COCO keypoints file into 3D labels (keypoints_3d, mm, camera frame)."""
+    from generator.outputs import claim_output
+
     from .label import label_coco
+
+    claim_output(out, what="labelled JSON", folder=False, overwrite=overwrite, inputs=[coco_json], resume_flag=None)
 
     s = label_coco(checkpoint, coco_json, out, focal_px=focal_px, min_confidence=min_confidence, min_joints=min_joints, search=search)
     console.print(f"lifted {s.lifted} of {s.people} people in {s.images} images ({s.skipped} skipped) -> {out}")
@@ -132,10 +135,15 @@ def label(checkpoint, coco_json, out, focal_px, min_confidence, min_joints, sear
 @click.option("--cameras", required=True, type=_path, help="Camera file (JSON, docs/conventions.md).")
 @click.option("--out", required=True, type=_path, help="The pairs v1 .npz to write.")
 @click.option("--subject", "subjects", multiple=True, help="Import only these subjects (repeatable).")
-@_user_errors
-def import_videopose3d_command(data_3d, data_2d, cameras, out, subjects):
+@overwrite_option("pairs file")
+@user_errors
+def import_videopose3d_command(data_3d, data_2d, cameras, out, subjects, overwrite):
     """Convert Human3.6M in VideoPose3D's npz format (+ a camera file) into a pairs v1 file."""
+    from generator.outputs import claim_output
+
     from .videopose3d import import_videopose3d
+
+    claim_output(out, what="pairs file", folder=False, overwrite=overwrite, inputs=[data_3d, data_2d, cameras], resume_flag=None)
 
     s = import_videopose3d(data_3d, data_2d, cameras, out, subjects=list(subjects) or None)
     console.print(f"{s.n} pairs from {s.sequences} sequences -> {s.out}")
@@ -149,12 +157,14 @@ def import_videopose3d_command(data_3d, data_2d, cameras, out, subjects):
 @click.option("--frames", type=int, help="Rendered frames. [3000]")
 @click.option("--seed", type=int, help="[0]")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
-@_user_errors
-def demo(out, config_file, frames, seed, no_progress):
+@click.option("--resume", is_flag=True, help="Continue a demo in --out: keep its rendered frames, redo the other steps.")
+@overwrite_option("demo folder")
+@user_errors
+def demo(out, config_file, frames, seed, no_progress, resume, overwrite):
     """The main job end to end: pairs, a rendered dataset, training, evaluation, real photos lifted, a report."""
     from generator.config_file import load_config
 
     from .demo import DemoConfig, run_demo
 
     cfg = load_config(DemoConfig, config_file, dict(frames=frames, seed=seed), what="demo config")
-    run_demo(out, cfg, console=console, show_progress=not no_progress)
+    run_demo(out, cfg, console=console, show_progress=not no_progress, resume=resume, overwrite=overwrite)

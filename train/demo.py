@@ -16,7 +16,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import shutil
 import time
 from pathlib import Path
 
@@ -43,6 +42,10 @@ class DemoConfig(BaseModel):
     noise_px_test: tuple[float, ...] = (0.0, 5.0)
 
 
+# What a demo folder holds (demo --overwrite replaces a folder only when nothing else is there).
+DEMO_FILES = ("pairs", "dataset", "run_stereo", "metrics.json", "report.md", "contact_sheet.png", "labels_*.json", "lifted_*.png", ".*.tmp")
+
+
 @dataclasses.dataclass
 class DemoResult:
     folder: Path
@@ -51,8 +54,21 @@ class DemoResult:
     seconds: dict[str, float]
 
 
-def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console | None = None, show_progress: bool = True) -> DemoResult:
-    """Run every step into `out` and write `out/report.md`. A rerun resumes the rendered dataset."""
+def run_demo(
+    out: str | Path,
+    config: DemoConfig | None = None,
+    console: Console | None = None,
+    show_progress: bool = True,
+    resume: bool = False,
+    overwrite: bool = False,
+) -> DemoResult:
+    """Run every step into `out` and write `out/report.md`.
+
+    An existing demo folder is refused unless `resume` (keep its rendered frames, redo the other
+    steps) or `overwrite` (start from an empty folder) is given.
+    """
+    from generator.outputs import claim_output, clear_folder
+
     from bridge.dataset_report import contact_sheet, print_dataset_summary, summarize_dataset
     from bridge.generate import load_generate_config, print_generate_summary, run_generate
     from bridge.players import BuiltinLauncher
@@ -70,6 +86,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console
     cfg = config or DemoConfig()
     console = console or Console()
     out = Path(out)
+    if claim_output(out, what="demo folder", resume=resume, overwrite=overwrite, owned=DEMO_FILES) == "overwrite":
+        clear_folder(out, DEMO_FILES)
     out.mkdir(parents=True, exist_ok=True)
     seconds: dict[str, float] = {}
     acc = AccuracyConfig(seed=cfg.seed, train_pairs_per_source=cfg.pairs_per_source)
@@ -121,10 +139,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, console: Console
     data = [f"{files.train_cmu}:{rest}", f"{files.train_prior}:{rest}"]
     if cfg.dataset_weight > 0:
         data.append(f"{dataset_pairs}:{cfg.dataset_weight}")
-    run_dir = out / "run_stereo"
-    if run_dir.exists():  # a fresh run each time (the data above may have changed)
-        shutil.rmtree(run_dir)
-    run = train_run(acc.train_config("stereo", data), run_dir, show_progress=show_progress)
+    # A fresh run each time (the data above may have changed); the demo folder was claimed above.
+    run = train_run(acc.train_config("stereo", data), out / "run_stereo", show_progress=show_progress, overwrite=True)
     m = run.read_metrics()
     console.print(f"{m['epochs']} epochs, {m['steps']} steps, final loss {m['final_loss']:.4f}, {m['samples_per_s']:.0f} samples/s")
     seconds["train"] = time.perf_counter() - t

@@ -25,6 +25,8 @@ import yaml
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from torch.nn.parallel import DistributedDataParallel
 
+from generator.errors import UserError
+from generator.outputs import OutputError, claim_output, clear_folder
 from generator.pairs_io import load_pairs
 from generator.store import atomic_write
 
@@ -38,6 +40,9 @@ from .models import SingleLifter, StereoLifter, build_model, count_parameters
 from .targets import training_features
 
 log = logging.getLogger(__name__)
+
+# What a run directory holds (train --overwrite replaces a folder only when nothing else is there).
+RUN_FILES = (CHECKPOINT_NAME, "config.yaml", "metrics.json", "loss_curves.png", ".*.tmp")
 
 # The epoch id of the data stream that fits the normalization statistics (never a training epoch).
 _STATS_STREAM = 1_000_000_007
@@ -193,21 +198,41 @@ def train_run(
     resume: bool = False,
     show_progress: bool = True,
     stop_after: Callable[[dict], bool] | None = None,
+    overwrite: bool = False,
 ) -> RunDir:
     """Train a lifter into the run directory `out` (resuming from its checkpoint when asked).
 
-    `stop_after(epoch_record)` is called after each epoch's checkpoint; True ends the run there
-    (a time budget, early stopping); `resume` continues it later as if it had not stopped.
+    An existing run in `out` is refused (OutputError) unless `resume` continues it or
+    `overwrite` replaces it. `stop_after(epoch_record)` is called after each epoch's checkpoint;
+    True ends the run there (a time budget, early stopping); `resume` continues it later as if
+    it had not stopped.
     """
     ctx = _init_distributed(config.device)
     try:
-        return _train(config, RunDir(Path(out)), resume, show_progress, ctx, stop_after)
+        return _train(config, RunDir(Path(out)), resume, show_progress, ctx, stop_after, overwrite)
     finally:
         if ctx.owns_group:
             dist.destroy_process_group()
 
 
-def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx: DistContext, stop_after) -> RunDir:
+def _claim_run(run: RunDir, resume: bool, overwrite: bool, ctx: DistContext, inputs: list[str]) -> None:
+    """The output rule (generator/outputs.py) for the run directory, decided by rank 0 for all ranks."""
+    error = None
+    if ctx.main:
+        try:
+            if claim_output(run.path, what="training run", resume=resume, overwrite=overwrite, owned=RUN_FILES, inputs=inputs) == "overwrite":
+                clear_folder(run.path, RUN_FILES)
+        except UserError as e:
+            error = str(e)
+    if ctx.world > 1:
+        box = [error]
+        dist.broadcast_object_list(box, src=0)
+        error = box[0]
+    if error:
+        raise OutputError(error)
+
+
+def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx: DistContext, stop_after, overwrite: bool = False) -> RunDir:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     if not cfg.data:
@@ -217,6 +242,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
     specs = [DataSpec.parse(d) for d in cfg.data]
     sources = [open_source(s.path) for s in specs]
     weights = [s.weight for s in specs]
+    _claim_run(run, resume, overwrite, ctx, [s.path for s in specs])
 
     torch.manual_seed(cfg.seed)  # the initial weights
     model = build_model(cfg.model, cfg.net)
