@@ -428,11 +428,12 @@ def sample_clothing(rng: np.random.Generator, human: HumanConfig, appearance: Ap
     sleeve = _choose(rng, dict(zip(SLEEVES, appearance.sleeve_weights)), 1)[0]
     sleeve_end = _uniform(rng, {"none": human.sleeveless_end, "short": human.short_sleeve_end, "long": human.long_sleeve_end}[sleeve])
     leg_end = _uniform(rng, human.shorts_end if rng.random() < appearance.shorts_probability else human.trousers_end)
+    waist, neckline = _uniform(rng, human.waist), _uniform(rng, human.neckline)
     patterns = pick(rng, human.pattern_weights, PATTERNS, 2)
     periods = np.exp(rng.uniform(*np.log(human.pattern_period_mm), 2))
     return Clothing(
         skin=skin, hair=hair, eye=np.array([0.22, 0.15, 0.1]) * rng.uniform(0.4, 1.4), top=cloth[0], top2=cloth[1], bottom=cloth[2],
-        bottom2=cloth[3], shoes=cloth[4] * 0.6, sleeve_end=float(sleeve_end), leg_end=float(leg_end), top_pattern=int(patterns[0]),
+        bottom2=cloth[3], shoes=cloth[4] * 0.6, sleeve_end=float(sleeve_end), leg_end=float(leg_end), waist=float(waist), neckline=float(neckline), top_pattern=int(patterns[0]),
         bottom_pattern=int(patterns[1]), top_period_mm=float(periods[0]), bottom_period_mm=float(periods[1]),
     )
 

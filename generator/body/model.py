@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 
 ANNY_VERSION = "0.6.2"
 PHENOTYPE_LABELS = ("gender", "age", "muscle", "weight", "height", "proportions")
+# The render mesh merges the hands' and feet's dense vertices (~4 and ~5.5 mm edges) onto a
+# grid of this cell (the face keeps its detail: collapsing it opens holes at the nostrils and lips).
+RENDER_CELL_MM = 10.0
+RENDER_SIMPLIFIED_PARTS = ("hand", "foot")
 MAX_INFLUENCES = 8  # segment influences per vertex in the vertex shader (Anny needs at most 6: skinning is exact)
 
 
@@ -81,6 +85,7 @@ class BodyModel:
     bone_labels: tuple[str, ...]
     bone_parents: np.ndarray  # (B,) int, -1 for the root
     faces: np.ndarray  # (F, 3) int32, counter-clockwise seen from outside
+    render_faces: np.ndarray  # (F', 3) int32 into the same vertices: the simplified mesh the player draws
     segment_of_bone: np.ndarray  # (B,) int: which SEGMENTS entry moves each bone
     influence_segments: np.ndarray  # (V, MAX_INFLUENCES) int32 segment ids, largest weight first
     influence_weights: np.ndarray  # (V, MAX_INFLUENCES) float32, summing to 1 (zeros pad)
@@ -141,6 +146,34 @@ def _morton_codes(points: np.ndarray, bits: int = 10) -> np.ndarray:
     return code
 
 
+def simplified_faces(vertices: np.ndarray, faces: np.ndarray, part: np.ndarray, parts: tuple[str, ...], cell_mm: float,
+                     keep: list[int]) -> np.ndarray:
+    """Vertex clustering of the given parts: their vertices are grouped per part on a grid of
+    `cell_mm` (template rest pose) and each group collapses onto its member nearest the group's
+    mean, an original vertex, so skinning, parts and landmarks stay those of the full mesh. The
+    `keep` vertices represent their groups. Returns the faces that do not collapse, without
+    duplicates, as indices into the full vertex list."""
+    from .appearance import PART_INDEX
+
+    chosen = np.isin(part, [PART_INDEX[p] for p in parts])
+    cell = np.floor(vertices / cell_mm).astype(np.int64)
+    own = np.arange(len(vertices))
+    key = np.where(chosen[:, None], np.c_[part, cell], np.c_[np.full(len(vertices), -1), own, own, own])
+    _, group = np.unique(key, axis=0, return_inverse=True)
+    group = group.ravel()
+    counts = np.bincount(group)
+    mean = np.stack([np.bincount(group, weights=vertices[:, k]) / counts for k in range(3)], axis=1)
+    order = np.lexsort((np.linalg.norm(vertices - mean[group], axis=1), group))
+    first = np.r_[True, group[order][1:] != group[order][:-1]]
+    representative = np.empty(len(counts), np.int64)
+    representative[group[order][first]] = order[first]
+    representative[group[keep]] = keep
+    mapped = representative[group][faces]
+    mapped = mapped[(mapped[:, 0] != mapped[:, 1]) & (mapped[:, 1] != mapped[:, 2]) & (mapped[:, 0] != mapped[:, 2])]
+    _, unique = np.unique(np.sort(mapped, axis=1), axis=0, return_index=True)
+    return mapped[np.sort(unique)].astype(np.int32)
+
+
 def cache_friendly_faces(faces: np.ndarray, vertices: np.ndarray) -> np.ndarray:
     """The triangles reordered so that neighbours share vertices: sorted by the Z-order rank of their
     earliest vertex. Software rasterizers shade vertices in batches of nearby indices, so this cuts
@@ -181,6 +214,7 @@ def load_body_model() -> BodyModel:
         bone_labels=labels,
         bone_parents=parents,
         faces=faces,
+        render_faces=faces,
         segment_of_bone=seg,
         influence_segments=segs,
         influence_weights=weights,
@@ -190,8 +224,9 @@ def load_body_model() -> BodyModel:
     )
     template = rest.identities(np.full((1, len(PHENOTYPE_LABELS)), 0.5))
     part, along, landmarks = vertex_parts(labels, dominant_bone, template.vertices[0].astype(np.float64), template.bone_heads[0])
-    faces = cache_friendly_faces(faces, template.vertices[0].astype(np.float64))
-    return dataclasses.replace(rest, faces=faces, vertex_part=part, vertex_along=along, landmarks=landmarks)
+    rest_vertices = template.vertices[0].astype(np.float64)
+    render = simplified_faces(rest_vertices, faces, part, RENDER_SIMPLIFIED_PARTS, RENDER_CELL_MM, list(landmarks.values()))
+    return dataclasses.replace(rest, render_faces=cache_friendly_faces(render, rest_vertices), vertex_part=part, vertex_along=along, landmarks=landmarks)
 
 
 def anny_rest_model(phenotype: np.ndarray) -> dict[str, np.ndarray]:

@@ -49,6 +49,8 @@ class HumanConfig(BaseModel):
     long_sleeve_end: FloatRange = (1.8, 2.05)
     shorts_end: FloatRange = (0.35, 0.8)
     trousers_end: FloatRange = (1.85, 2.05)
+    waist: FloatRange = (0.12, 0.3)  # on the trunk coordinate: 0 hips, 1 shoulders
+    neckline: FloatRange = (1.06, 1.14)
     pattern_weights: dict[str, float] = Field(default_factory=lambda: {"solid": 3.0, "hstripes": 1.0, "vstripes": 0.5, "checks": 1.0})
     pattern_period_mm: FloatRange = (20.0, 120.0)
 
@@ -57,7 +59,7 @@ class HumanConfig(BaseModel):
     def _unit_range(cls, v: FloatRange, info) -> FloatRange:
         return _range(info.field_name, v)
 
-    @field_validator("sleeveless_end", "short_sleeve_end", "long_sleeve_end", "shorts_end", "trousers_end")
+    @field_validator("sleeveless_end", "short_sleeve_end", "long_sleeve_end", "shorts_end", "trousers_end", "waist", "neckline")
     @classmethod
     def _limb_range(cls, v: FloatRange, info) -> FloatRange:
         return _range(info.field_name, v, 0.0, 2.5)
@@ -116,6 +118,8 @@ class Clothing:
     shoes: np.ndarray
     sleeve_end: float
     leg_end: float
+    waist: float  # trunk coordinate (0 hips, 1 shoulders) of the waistband
+    neckline: float  # trunk coordinate where the top ends at the neck
     top_pattern: int  # index into PATTERNS
     bottom_pattern: int
     top_period_mm: float

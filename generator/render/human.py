@@ -1,7 +1,8 @@
 """The human body, drawn with linear blend skinning in the vertex shader.
 
 Each identity's rest mesh (positions and normals, mm) is uploaded once, with the attributes all
-identities share (segment ids and weights, body part, limb coordinate) and the triangles. A frame
+identities share (segment ids and weights, body part, limb coordinate) and the triangles of the
+render mesh (`BodyModel.render_faces`: face, hands and feet simplified, the rest as Anny made it). A frame
 then costs the CPU a 16 x 3 x 4 uniform of segment motions plus the clothing uniforms.
 
 The frame is drawn into the PrimitiveRenderer's target after its occluders and background (depth
@@ -47,8 +48,10 @@ class HumanRenderer:
                  model.vertex_along[:, None]], axis=1,
             )
             self._shared = ctx.buffer(np.ascontiguousarray(shared, dtype=np.float32).tobytes())
-            self._index = ctx.buffer(np.ascontiguousarray(model.faces, dtype=np.int32).tobytes())
+            self._index = ctx.buffer(np.ascontiguousarray(model.render_faces, dtype=np.int32).tobytes())
         self._vaos: dict[int, moderngl.VertexArray] = {}
+        # Necklines stay within 45 % of each body's shoulder half-width of its midline (rest x).
+        self._neck_halfwidth = 0.45 * np.abs(bodies.identities.bone_heads[:, model.bone("upperarm01.L"), 0])
 
     def _vao(self, identity: int) -> moderngl.VertexArray:
         vao = self._vaos.get(identity)
@@ -78,6 +81,9 @@ class HumanRenderer:
             prog[f"u_{name}"].write(np.asarray(getattr(c, name), np.float32).tobytes())
         prog["u_sleeve_end"].value = c.sleeve_end
         prog["u_leg_end"].value = c.leg_end
+        prog["u_waist"].value = c.waist
+        prog["u_neckline"].value = c.neckline
+        prog["u_neck_halfwidth"].value = float(self._neck_halfwidth[human.identity])
         prog["u_top_pattern"].value = c.top_pattern
         prog["u_bottom_pattern"].value = c.bottom_pattern
         prog["u_top_scale"].value = c.top_period_mm
