@@ -28,8 +28,6 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import moderngl  # noqa: E402
-
 from generator.masks import encode_mask_png  # noqa: E402
 from generator.player import encode_image, scene_renderer  # noqa: E402
 from generator.poses import load_pose_source  # noqa: E402
@@ -69,11 +67,8 @@ def bare_loop(renderer, scenes: list) -> float:
     prepared = [occluder_primitives(s.occluders) if human else mannequin_primitives(s)[0] for s in scenes]
     t_start = time.perf_counter()
     for scene, prims in zip(scenes, prepared):
-        gl.draw(scene.K, scene.R, scene.t, prims, scene.lighting, scene.background)
-        if human:
-            with gl.ctx:
-                renderer._set_uniforms(scene)
-                renderer._vao(scene.human.identity).render(moderngl.TRIANGLES)
+        body = (lambda s=scene: renderer._draw_body(s)) if human else None
+        gl.draw(scene.K, scene.R, scene.t, prims, scene.lighting, scene.background, body)
         gl.read_rgb()
     return len(scenes) / (time.perf_counter() - t_start)
 

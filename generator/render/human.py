@@ -5,8 +5,8 @@ identities share (segment ids and weights, body part, limb coordinate) and the t
 render mesh (`BodyModel.render_faces`: face, hands and feet simplified, the rest as Anny made it). A frame
 then costs the CPU a 16 x 3 x 4 uniform of segment motions plus the clothing uniforms.
 
-The frame is drawn into the PrimitiveRenderer's target after its occluders and background (depth
-testing makes the order irrelevant). The body writes 1 + its fragment's main segment into the mask
+The frame is drawn into the PrimitiveRenderer's target: occluders, the body, then the background,
+which only shades the pixels left uncovered. The body writes 1 + its fragment's main segment into the mask
 attachment; the person mask is where that is non-zero, and a joint is visible when the surface
 seen at its pixel belongs to the joint's own segments (pool.JOINT_SEGMENTS) and lies no more than
 the joint's depth below the surface (pool.BodyPool.joint_depth) in front of it, or when the pixel
@@ -89,17 +89,19 @@ class HumanRenderer:
         prog["u_top_scale"].value = c.top_period_mm
         prog["u_bottom_scale"].value = c.bottom_period_mm
 
+    def _draw_body(self, scene: Scene) -> None:
+        """Draw the skinned body into the bound target (the context is current)."""
+        self._set_uniforms(scene)
+        self._vao(scene.human.identity).render(moderngl.TRIANGLES)
+
     def render(self, scene: Scene) -> RenderedFrame:
         if scene.human is None:
             raise ValueError("the scene has no human body (it was sampled for the mannequin)")
         if tuple(scene.image_size) != (self.width, self.height):
             raise ValueError(f"scene image size {list(scene.image_size)} differs from the renderer's [{self.width}, {self.height}]")
         gl = self.gl
-        gl.draw(scene.K, scene.R, scene.t, occluder_primitives(scene.occluders), scene.lighting, scene.background)
+        gl.draw(scene.K, scene.R, scene.t, occluder_primitives(scene.occluders), scene.lighting, scene.background, lambda: self._draw_body(scene))
         with gl.ctx:
-            gl.target.fbo.use()
-            self._set_uniforms(scene)
-            self._vao(scene.human.identity).render(moderngl.TRIANGLES)
             rgb = gl.target.read_rgb()
             surface = gl.target.read_mask()
         joints_cam = world_to_camera(scene.joints_world, scene.R, scene.t)

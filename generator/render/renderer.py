@@ -33,7 +33,7 @@ import collections
 import dataclasses
 from importlib import resources
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import moderngl
 import numpy as np
@@ -251,8 +251,12 @@ class PrimitiveRenderer:
         self._blank = ctx.texture((1, 1), 3, data=bytes(3))
 
     # -------------------------------------------------------------------------------------------
-    def draw(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, prims: Primitives, lighting: Lighting, background: Background) -> None:
-        """Render one frame into the framebuffer (read it with `read_rgb` / `read_mask` / `read_depth`)."""
+    def draw(self, K: np.ndarray, R: np.ndarray, t: np.ndarray, prims: Primitives, lighting: Lighting, background: Background,
+             before_background: Callable[[], None] | None = None) -> None:
+        """Render one frame into the framebuffer (read it with `read_rgb` / `read_mask` / `read_depth`).
+
+        `before_background` draws more (a skinned body) with the context current, after the
+        primitives and before the background, so the background's shading skips what it covers."""
         if self.ctx is None:
             raise RuntimeError("this renderer is closed")
         with self.ctx:
@@ -277,6 +281,8 @@ class PrimitiveRenderer:
             for name, (inst, vao, mask) in self._affine.items():
                 self._affine_prog["u_mask"].value = mask
                 self._draw_instances(inst, vao, getattr(prims, name))
+            if before_background is not None:
+                before_background()
             self._set_background(background)
             self._bg_vao.render(moderngl.TRIANGLES, vertices=3)
 
