@@ -19,6 +19,7 @@ from generator.camera import camera_center, fov_from_focal
 from generator.masks import MaskError, decode_mask_png, mask_outline
 from generator.skeleton import BONES, joint_colour_rgb
 from generator.store import (
+    ARRAY_DEFAULTS,
     IMAGE_EXTENSIONS,
     MANIFEST_NAME,
     PAIRS_CACHE_NAME,
@@ -203,6 +204,9 @@ def _check_frame(tar, members, arrays, row, manifest, tar_path, decode) -> list[
         out += _check_mask_member(tar, mask_member[0], header, arrays, row, tar_path, decode)
     elif header.mask is not None:
         out.append(f"{where}: the header describes a mask but the shard has no {frame_members(header.frame_id, 'x', True)[-1]}")
+    else:
+        out += [f"{tar_path.name}: {key} of frame {header.frame_id} is {arrays[key][row]}, but the frame has no mask"
+                for key, value in ARRAY_DEFAULTS.items() if arrays[key][row] != value]
     return out
 
 

@@ -162,4 +162,4 @@ def test_evaluate_reads_a_dataset_folder_like_train(tmp_path):
     (folder / "manifest.json").write_text("{}")
     result = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(tmp_path / "no_run"), "--data", str(folder)])
     assert result.exit_code == 1 and "Traceback" not in result.stderr
-    assert f"Error: {folder}: no committed shards" in result.stderr, result.stderr  # the dataset reader's word
+    assert f"Error: {folder}/manifest.json: unreadable manifest" in result.stderr, result.stderr  # the dataset reader's word
