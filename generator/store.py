@@ -637,8 +637,8 @@ class DatasetReader:
             f = self._files[shard] = open(self.tars[shard], "rb")
         return f
 
-    def image(self, index: int) -> np.ndarray:
-        """(H, W, C) uint8 pixels of frame `index` (row in frame-id order)."""
+    def image_data(self, index: int) -> tuple[bytes, str]:
+        """The stored (encoded) bytes of frame `index`'s image and their extension (jpg, png, npy)."""
         a = self.arrays
         f = self._file(int(self.shard_of_row[index]))
         offset, nbytes = int(a["image_offset"][index]), int(a["image_bytes"][index])
@@ -646,7 +646,11 @@ class DatasetReader:
         data = f.read(nbytes)
         if len(data) != nbytes:
             raise StoreError(f"{self.tars[self.shard_of_row[index]]}: image at byte {offset} is cut short ({len(data)} of {nbytes} bytes)")
-        return decode_image(data, str(a["image_ext"][index]))
+        return data, str(a["image_ext"][index])
+
+    def image(self, index: int) -> np.ndarray:
+        """(H, W, C) uint8 pixels of frame `index` (row in frame-id order)."""
+        return decode_image(*self.image_data(index))
 
     def close(self) -> None:
         for f in self._files.values():
