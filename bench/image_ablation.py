@@ -29,7 +29,7 @@ def main() -> None:
     ap.add_argument("--real", required=True, help="an LSP-format folder (LSPET: /work/shared/data/images/lspet)")
     ap.add_argument("--work", required=True, type=Path, help="work folder (renders, lifter, labels, runs, table); resumable")
     ap.add_argument("--preset", default="cpu-small")
-    ap.add_argument("--samples", type=int, default=128_000, help="training samples per arm")
+    ap.add_argument("--samples", type=int, default=76_800, help="training samples per arm (default: the cpu-small budget)")
     ap.add_argument("--epochs", type=int, default=10)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--render-frames", type=int, default=20_000)

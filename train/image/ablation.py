@@ -35,7 +35,7 @@ class AblationConfig(BaseModel):
 
     real: str  # an LSP-format folder (its train split trains, its holdout split tests)
     preset: str = "cpu-small"
-    samples: int = Field(128_000, ge=1)  # training samples per arm (steps x batch)
+    samples: int = Field(76_800, ge=1)  # training samples per arm (steps x batch): the cpu-small budget
     epochs: int = Field(10, ge=1)  # checkpoints per arm (the budget is split evenly)
     seed: int = 0
     render_frames: int = Field(20_000, ge=1)  # training renders

@@ -4,8 +4,9 @@
 `preset: NAME` (default `cpu-small`) and override any key. Command-line flags win over both.
 
 - `cpu-small`: 128x128 crops, a ResNet-18-like net of basic blocks at a quarter of the width
-  (1.9 M parameters), 32x32 heatmaps, batch 32, 10 epochs of 400 steps (128,000 samples), about
-  25 minutes on 2 CPU cores (docs/benchmarks.md). The default budget of `posebridge train-image`.
+  (1.9 M parameters), 32x32 heatmaps, batch 32, 10 epochs of 240 steps (76,800 samples): about
+  25 minutes on 2 CPU cores at the ~50 samples/s of one torch thread beside one DataLoader
+  worker (docs/benchmarks.md). The default budget of `posebridge train-image`.
 - `gpu-full`: 256x256 crops, ResNet-50 (bottleneck blocks [3, 4, 6, 3], widths 64-512) with
   three upsampling stages of 256 channels to 64x64 heatmaps (Xiao et al. 2018's head), batch 64,
   40 epochs of 2,000 steps (5.1 M samples), 8 DataLoader workers, `--device cuda`.
@@ -34,9 +35,9 @@ PRESETS: dict[str, dict] = {
         },
         "batch_size": 32,
         "epochs": 10,
-        "steps_per_epoch": 400,
+        "steps_per_epoch": 240,
         "lr": 2e-3,
-        "threads": 2,
+        "threads": 1,
         "workers": 1,
         "device": "cpu",
     },
@@ -70,7 +71,7 @@ class ImageTrainConfig(BaseModel):
     augment: AugmentConfig = Field(default_factory=AugmentConfig)
     loss: LossConfig = Field(default_factory=LossConfig)
     epochs: int = Field(10, ge=1)
-    steps_per_epoch: int = Field(400, ge=1)
+    steps_per_epoch: int = Field(240, ge=1)
     batch_size: int = Field(32, ge=1)
     lr: float = Field(2e-3, gt=0)
     lr_final: float = Field(0.02, gt=0, le=1)  # cosine decay to lr x lr_final at the last step
@@ -78,7 +79,10 @@ class ImageTrainConfig(BaseModel):
     weight_decay: float = Field(1e-4, ge=0)
     seed: int = 0
     device: str = "cpu"  # cpu, cuda, cuda:N, auto
-    threads: int | None = Field(2, ge=1)  # torch threads of the training process (None: torch's choice)
+    # torch threads of the training process (None: torch's choice). 1 on CPU: with one DataLoader
+    # worker that fills the 2 cores, and more intra-op threads than free cores make OpenMP's
+    # barrier waits spin (measured 18x slower at 64 px on a busy 2-core machine).
+    threads: int | None = Field(1, ge=1)
     workers: int = Field(1, ge=0)  # DataLoader worker processes (decoding + augmentation)
     prefetch: int = Field(4, ge=1)  # batches each worker prepares ahead
     channels_last: bool = True  # NHWC tensors: faster convolutions on CPU (oneDNN) and GPU

@@ -127,7 +127,8 @@ class MixtureSampler(Sampler):
         return self.batches()
 
 
-def make_loader(dataset: CropDataset, sampler: MixtureSampler, workers: int, prefetch: int = 4) -> DataLoader:
+def make_loader(dataset: CropDataset, sampler: MixtureSampler, workers: int, prefetch: int = 4, pin_memory: bool = False) -> DataLoader:
+    """Workers persist across epochs (the sampler's epoch changes in the main process)."""
     return DataLoader(
         dataset,
         batch_sampler=sampler,
@@ -135,6 +136,7 @@ def make_loader(dataset: CropDataset, sampler: MixtureSampler, workers: int, pre
         persistent_workers=workers > 0,
         prefetch_factor=prefetch if workers > 0 else None,
         worker_init_fn=_worker_init,
+        pin_memory=pin_memory,
     )
 
 

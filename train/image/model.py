@@ -72,7 +72,9 @@ class ImagePoseNet(nn.Module):
         ys = (torch.arange(h, device=maps.device, dtype=prob.dtype) + 0.5) / h * 2 - 1
         p2 = prob.view(b, NUM_JOINTS, h, w)
         joints_2d = torch.stack([(p2.sum(dim=2) * xs).sum(-1), (p2.sum(dim=3) * ys).sum(-1)], dim=-1)
-        joints_3d = torch.einsum("bjcn,bjn->bjc", loc, prob)
+        # The 3D is read as a residual to the training mixture's mean pose: an untrained network
+        # starts at the trivial predictor instead of at a point, and learns from there.
+        joints_3d = torch.einsum("bjcn,bjn->bjc", loc, prob) + self.mean_3d
         return {"joints_2d": joints_2d, "joints_3d": joints_3d, "heatmaps": p2}
 
 

@@ -104,7 +104,7 @@ def train_image_run(cfg: ImageTrainConfig, out: str | Path, resume: bool = False
     sources, weights = open_training_sources(cfg)
     log.info("image training data: %s", describe_sources(sources))
     model = build_model(cfg, device)
-    history: dict = {"epochs": [], "steps": {"step": [], "loss": [], "loss_2d": [], "loss_3d": [], "loss_bone": []}}
+    history: dict = {"epochs": [], "steps": {"step": [], "loss": [], "loss_2d": [], "loss_3d": [], "loss_heatmap": [], "loss_bone": []}}
     start_epoch, step, optimizer_state = 0, 0, None
     if resume:
         ckpt = load_image_checkpoint(run.checkpoint)
@@ -126,7 +126,7 @@ def train_image_run(cfg: ImageTrainConfig, out: str | Path, resume: bool = False
     val_sources = [open_image_source(p, split="holdout", min_joints=cfg.min_joints) for p in cfg.val]
 
     sampler = MixtureSampler([len(s) for s in sources], weights, cfg.batch_size, cfg.steps_per_epoch, cfg.seed)
-    loader = make_loader(CropDataset(sources, cfg.net.input_size, cfg.augment, cfg.seed), sampler, cfg.workers, cfg.prefetch)
+    loader = make_loader(CropDataset(sources, cfg.net.input_size, cfg.augment, cfg.seed), sampler, cfg.workers, cfg.prefetch, pin_memory=device.type == "cuda")
     log_every = cfg.log_every or max(1, cfg.steps_per_epoch // 50)
     log.info("training the image network (%d parameters) for %d epochs of %d steps, batch %d", count_parameters(model), cfg.epochs, cfg.steps_per_epoch, cfg.batch_size)
     with _progress(show_progress) as progress:
@@ -145,7 +145,7 @@ def train_image_run(cfg: ImageTrainConfig, out: str | Path, resume: bool = False
                 if step % log_every == 0:
                     curve = history["steps"]
                     curve["step"].append(step)
-                    for k in ("loss", "loss_2d", "loss_3d", "loss_bone"):
+                    for k in ("loss", "loss_2d", "loss_3d", "loss_heatmap", "loss_bone"):
                         curve[k].append(values.get(k, float("nan")))
                 progress.update(task, advance=1, loss=f"{values['loss']:.4f}")
             seconds = time.perf_counter() - t0
@@ -182,7 +182,7 @@ def train_step(model: ImagePoseNet, optimizer, batch: dict, cfg: ImageTrainConfi
 
 def _plot(history: dict, out: Path) -> None:
     plot_loss_curves(
-        history, out, series=(("loss", "total"), ("loss_2d", "2D (crop units)"), ("loss_3d", "3D (m)"), ("loss_bone", "bone ratios")),
+        history, out, series=(("loss", "total"), ("loss_2d", "2D (crop units)"), ("loss_3d", "3D (m)"), ("loss_heatmap", "heatmap CE"), ("loss_bone", "bone ratios")),
         ylabel="L1", val_key="pck_02", val_label="PCK@0.2", val_title="validation (first val source)",
     )
 
