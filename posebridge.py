@@ -26,6 +26,9 @@ COMMANDS: dict[str, str] = {
     "evaluate": "train.cli:evaluate",
     "label": "train.cli:label",
     "import-videopose3d": "train.cli:import_videopose3d_command",
+    "train-image": "train.image.cli:train_image",
+    "evaluate-image": "train.image.cli:evaluate_image",
+    "predict": "train.image.cli:predict",
     "view": "pyside.cli:view",
     "demo": "train.cli:demo",
 }

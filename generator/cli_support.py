@@ -21,6 +21,8 @@ USER_ERRORS = (UserError, ValueError, OSError)
 def user_error_message(error: BaseException) -> str:
     """The one-line form of a user error: its message, or its type when it has none."""
     text = str(error).strip()
+    if "Original Traceback" in text:  # raised in a DataLoader worker: its message carries the worker's traceback
+        text = text.splitlines()[-1]
     if isinstance(error, OSError) and error.filename is not None and error.strerror:
         text = f"{error.filename}: {error.strerror}"
     return " ".join(text.split()) or type(error).__name__

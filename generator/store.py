@@ -1122,6 +1122,16 @@ class DatasetReader:
             raise StoreError(f"{where} is cut short ({len(data)} of {nbytes} bytes)")
         return data, where
 
+    def image_data(self, index: int) -> tuple[bytes, str]:
+        """The stored (encoded) bytes of frame `index`'s image, CRC-32 checked (JPEG and PNG; a raw
+        image is checked when decoded), and their extension (jpg, png, npy), for callers that
+        decode on their own terms (reduced-size JPEG decoding)."""
+        data, where = self._member(index, "image")
+        ext = str(self.arrays["image_ext"][index])
+        if ext != "npy" and zlib.crc32(data) != int(self.arrays["image_crc32"][index]):
+            raise StoreError(f"{where} fails its CRC-32 check (damaged)")
+        return data, ext
+
     def image(self, index: int) -> np.ndarray:
         """(H, W, C) uint8 pixels of frame `index` (row in frame-id order); StoreError when the
         stored bytes are damaged."""

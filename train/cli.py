@@ -102,23 +102,32 @@ def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_
 
 @click.command("label")
 @click.option("--checkpoint", required=True, type=_path)
-@click.option("--coco", "coco_json", required=True, type=_path, help="A COCO keypoints JSON (labels or detections).")
+@click.option("--coco", "coco_json", type=_path, help="A COCO keypoints JSON (labels or detections).")
+@click.option("--lsp", "lsp_folder", type=_path, help="Or an LSP/LSPET folder (joints.mat + images/); writes a posebridge-lsp-labels JSON.")
+@click.option("--split", type=click.Choice(["train", "holdout", "all"]), default="train", show_default=True, help="With --lsp: which images.")
 @click.option("--out", required=True, type=_path, help="The labelled JSON.")
 @click.option("--focal-px", type=float, help="Focal length in pixels (default: the image diagonal).")
 @click.option("--min-confidence", type=float, default=0.3, show_default=True, help="Keypoint scores below this are missing.")
 @click.option("--min-joints", type=int, default=12, show_default=True, help="Skip people with fewer reliable h36m17 joints.")
 @click.option("--search", type=click.Choice(SEARCH_METHODS), default="fast", show_default=True)
-@click.option("--figure", type=_path, help="Also draw the lifted people (2D over the photo beside 3D) to this PNG.")
+@click.option("--figure", type=_path, help="Also draw the lifted people (2D over the photo beside 3D) to this PNG (--coco).")
 @click.option("--images", type=_path, help="Folder of the photos, for --figure (default: beside the JSON).")
 @overwrite_option("labelled JSON")
 @user_errors
-def label(checkpoint, coco_json, out, focal_px, min_confidence, min_joints, search, figure, images, overwrite):
-    """Lift every person of a COCO keypoints file into 3D labels (keypoints_3d, mm, camera frame)."""
+def label(checkpoint, coco_json, lsp_folder, split, out, focal_px, min_confidence, min_joints, search, figure, images, overwrite):
+    """Lift every person of a COCO keypoints file (or an LSP folder) into 3D labels (keypoints_3d, mm, camera frame)."""
     from generator.outputs import claim_output
 
-    from .label import label_coco
+    if (coco_json is None) == (lsp_folder is None):
+        raise click.UsageError("give exactly one of --coco FILE and --lsp FOLDER")
+    claim_output(out, what="labelled JSON", folder=False, overwrite=overwrite, inputs=[coco_json or lsp_folder], resume_flag=None)
+    if lsp_folder is not None:
+        from .image.lsp import label_lsp
 
-    claim_output(out, what="labelled JSON", folder=False, overwrite=overwrite, inputs=[coco_json], resume_flag=None)
+        s = label_lsp(checkpoint, lsp_folder, out, split=split, focal_px=focal_px, min_joints=min_joints, search=search)
+        console.print(f"lifted {s['lifted']} of {s['people']} people ({s['layout']}, split {s['split']}; {s['skipped']} skipped) -> {out}")
+        return
+    from .label import label_coco
 
     s = label_coco(checkpoint, coco_json, out, focal_px=focal_px, min_confidence=min_confidence, min_joints=min_joints, search=search)
     console.print(f"lifted {s.lifted} of {s.people} people in {s.images} images ({s.skipped} skipped) -> {out}")

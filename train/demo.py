@@ -6,7 +6,9 @@
 4. train: the stereo label generator on the pairs and the dataset, mixed;
 5. evaluate: on the CMU people held out of everything above, clean and with 5 px noise;
 6. label: real COCO photos (and real AIST++ detections) lifted into 3D labels;
-7. report.md: the metrics table, loss curves, the contact sheet and the lifted photos.
+7. report.md: the metrics table, loss curves, the contact sheet and the lifted photos;
+8. (in the report) the image network trained briefly on the renders plus the vendored photos,
+   its metrics on held-out renders and its predictions on the COCO photos.
 
 Each step is a library call; the report links the files the steps wrote.
 """
@@ -22,6 +24,8 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 from rich.rule import Rule
+
+from .image.demo import ImageDemoConfig
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +44,7 @@ class DemoConfig(BaseModel):
     epochs: int | None = None  # None: train.accuracy's CPU settings
     steps_per_epoch: int | None = None
     noise_px_test: tuple[float, ...] = (0.0, 5.0)
+    image: ImageDemoConfig | None = Field(default_factory=ImageDemoConfig)  # the image network's step (null skips it)
 
 
 # What a demo folder holds (demo --overwrite replaces a folder only when nothing else is there).
@@ -169,14 +174,23 @@ def run_demo(
         console.print(f"{coco.name}: lifted {summary.lifted} of {summary.people} people in {summary.images} images -> {summary.out.name}, {figure.name}")
     seconds["label"] = time.perf_counter() - t
 
+    # 8. the image network ------------------------------------------------------------------------
+    image = None
+    if cfg.image is not None:
+        from .image.demo import run_image_demo
+
+        t = step("8. the image network on renders and real photos")
+        image = run_image_demo(out, dataset, list(files.test_subjects), cfg.image, cfg.seed, cfg.image_size, cfg.workers, console, show_progress)
+        seconds["image"] = time.perf_counter() - t
+
     # 7. report -----------------------------------------------------------------------------------
-    report = _write_report(out, cfg, files, gen, m, run, table, sheet, labelled, seconds)
+    report = _write_report(out, cfg, files, gen, m, run, table, sheet, labelled, seconds, image)
     console.print(Rule())
     console.print(f"[bold green]demo complete[/] in {sum(seconds.values()):.0f} s: {report}")
     return DemoResult(out, report, metrics, seconds)
 
 
-def _write_report(out: Path, cfg: DemoConfig, files, gen, m: dict, run, table: str, sheet: Path, labelled: dict, seconds: dict) -> Path:
+def _write_report(out: Path, cfg: DemoConfig, files, gen, m: dict, run, table: str, sheet: Path, labelled: dict, seconds: dict, image=None) -> Path:
     rel = lambda p: Path(p).resolve().relative_to(out.resolve()).as_posix()  # noqa: E731
     lines = [
         "# posebridge demo report",
@@ -220,6 +234,10 @@ def _write_report(out: Path, cfg: DemoConfig, files, gen, m: dict, run, table: s
             f"![lifted {name}]({rel(figure)})",
             "",
         ]
+    if image is not None:
+        from .image.demo import report_lines
+
+        lines += report_lines(image, rel)
     report = out / "report.md"
     report.write_text("\n".join(lines))
     return report

@@ -30,13 +30,35 @@ def _save(fig, out: str | Path) -> Path:
     return out
 
 
-def plot_loss_curves(history: dict, out: str | Path) -> Path:
-    """Training losses against steps (log scale) and, when present, validation MPJPE per epoch."""
+_LIFTER_SERIES = (("loss", "total"), ("loss_3d", "3D"), ("loss_view", "right view"))
+
+
+def _val_value(val: dict | None, key: str) -> float | None:
+    """`val[key]`, or the first nested summary's (per-source validation dicts)."""
+    if not val:
+        return None
+    if key in val:
+        return val[key]
+    first = next(iter(val.values()))
+    return first.get(key) if isinstance(first, dict) else None
+
+
+def plot_loss_curves(
+    history: dict,
+    out: str | Path,
+    series: tuple[tuple[str, str], ...] = _LIFTER_SERIES,
+    ylabel: str = "MSE (standardized)",
+    val_key: str = "mpjpe_mm",
+    val_label: str = "MPJPE (mm)",
+    val_title: str = "validation (fast search)",
+) -> Path:
+    """Training losses (`series`: history key, legend) against steps (log scale) and, when
+    present, the validation metric `val_key` per epoch."""
     steps = history["steps"]
-    val = [(e["step"], e["val"]["mpjpe_mm"]) for e in history["epochs"] if e.get("val")]
+    val = [(e["step"], v) for e in history["epochs"] if (v := _val_value(e.get("val"), val_key)) is not None]
     fig, axes = plt.subplots(1, 2 if val else 1, figsize=(11 if val else 6, 4), squeeze=False)
     ax = axes[0, 0]
-    for key, label in (("loss", "total"), ("loss_3d", "3D"), ("loss_view", "right view")):
+    for key, label in series:
         y = np.asarray(steps.get(key, []), dtype=float)
         if y.size and np.isfinite(y).any():
             ax.plot(steps["step"], y, label=label)
@@ -50,15 +72,15 @@ def plot_loss_curves(history: dict, out: str | Path) -> Path:
         start = e["step"]
     ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("MSE (standardized)")
+    ax.set_ylabel(ylabel)
     ax.set_title("training loss")
     ax.legend()
     if val:
         ax = axes[0, 1]
         ax.plot(*zip(*val), marker="o")
         ax.set_xlabel("step")
-        ax.set_ylabel("MPJPE (mm)")
-        ax.set_title("validation (fast search)")
+        ax.set_ylabel(val_label)
+        ax.set_title(val_title)
     return _save(fig, out)
 
 

@@ -214,6 +214,26 @@ def impute_from_mean(points: np.ndarray, reliable: np.ndarray, mean_pose: np.nda
     return np.where(reliable[..., None], points, fitted)
 
 
+def lift_people(lifter: Lifter, joints_px: np.ndarray, reliable: np.ndarray, K: np.ndarray, options: LabelOptions) -> tuple[np.ndarray, list[str]]:
+    """Lift h36m17 2D people (P, 17, 2) px with per-joint reliability (P, 17) under K (P, 3, 3):
+    camera-frame 3D (P, 17, 3) mm (zeros where skipped) and a status per person ("lifted" or
+    "skipped: <why>"). Unreliable joints are imputed from the lifter's mean pose first."""
+    n_reliable = reliable.sum(axis=1)
+    keep = reliable[:, ROOT] & (n_reliable >= options.min_joints)
+    rows = np.flatnonzero(keep)
+    joints_3d = np.zeros((len(joints_px), NUM_JOINTS, 3))
+    if rows.size:
+        rays = pixels_to_normalized(joints_px[rows], K[rows])
+        filled = impute_from_mean(rays, reliable[rows], lifter.mean_pose_2d())
+        pixels = normalized_to_pixels(filled, K[rows])
+        joints_3d[rows] = lifter.lift(pixels, K[rows], search=options.search).joints
+    status = [
+        "lifted" if keep[i] else "skipped: " + ("pelvis (both hips) not reliable" if not reliable[i, ROOT] else f"{n_reliable[i]} of 17 joints reliable, need {options.min_joints}")
+        for i in range(len(joints_px))
+    ]
+    return joints_3d, status
+
+
 @dataclasses.dataclass
 class LabelSummary:
     out: Path
@@ -237,26 +257,12 @@ def lift_coco(lifter: Lifter, coco: dict | CocoKeypoints, options: LabelOptions,
 
     joints_px, joint_conf = coco_to_h36m(parsed.xy, reliability(parsed.confidence, options.min_confidence))
     reliable = joint_conf > 0
-    n_reliable = reliable.sum(axis=1)
-    keep = reliable[:, ROOT] & (n_reliable >= options.min_joints)
-
-    rows = np.flatnonzero(keep)
-    joints_3d = np.zeros((len(anns), NUM_JOINTS, 3))
-    if rows.size:
-        rays = pixels_to_normalized(joints_px[rows], K[rows])
-        filled = impute_from_mean(rays, reliable[rows], lifter.mean_pose_2d())
-        pixels = normalized_to_pixels(filled, K[rows])
-        joints_3d[rows] = lifter.lift(pixels, K[rows], search=options.search).joints
+    joints_3d, status = lift_people(lifter, joints_px, reliable, K, options)
+    keep = np.array([s == "lifted" for s in status], dtype=bool)
     for i, ann in enumerate(anns):
-        if keep[i]:
-            ann["keypoints_3d"] = np.round(joints_3d[i], 1).tolist()
-            ann["keypoints_3d_valid"] = reliable[i].astype(int).tolist()
-            ann["keypoints_3d_status"] = "lifted"
-        else:
-            why = "pelvis (both hips) not reliable" if not reliable[i, ROOT] else f"{n_reliable[i]} of 17 joints reliable, need {options.min_joints}"
-            ann["keypoints_3d"] = None
-            ann["keypoints_3d_valid"] = reliable[i].astype(int).tolist()
-            ann["keypoints_3d_status"] = f"skipped: {why}"
+        ann["keypoints_3d"] = np.round(joints_3d[i], 1).tolist() if status[i] == "lifted" else None
+        ann["keypoints_3d_valid"] = reliable[i].astype(int).tolist()
+        ann["keypoints_3d_status"] = status[i]
     out["keypoints_3d_info"] = {
         "skeleton": SKELETON_NAME,
         "joint_names": list(JOINT_NAMES),
