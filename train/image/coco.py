@@ -17,7 +17,7 @@ import numpy as np
 
 from generator.skeleton import NUM_JOINTS
 
-from ..label import coco_keypoints, reliability
+from ..label import parse_coco, read_coco, reliability
 from .joints import COCO_IMAGE_TO_H36M, lacking, map_to_h36m
 from .records import PhotoSource, PoseRecords, keypoint_boxes
 
@@ -36,33 +36,24 @@ def _array(value, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
     return a
 
 
-def read_coco(path: Path) -> dict:
-    try:
-        coco = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read COCO JSON ({e})") from None
-    if not isinstance(coco, dict) or not isinstance(coco.get("images"), list) or not isinstance(coco.get("annotations"), list):
-        raise ValueError(f"{path}: a COCO keypoints file is a JSON object with lists under 'images' and 'annotations'")
-    return coco
-
-
 class CocoSource(PhotoSource):
     kind = "coco"
 
     def __init__(self, path: str | Path, images: str | Path | None = None, min_joints: int = 4, min_confidence: float = 0.3, coco: dict | None = None):
         path = Path(path)
-        coco = read_coco(path) if coco is None else coco
+        # The lifter's strict reader (every error names the file and the annotation id); its K is
+        # not used here: the image network takes camera_K where a file has it.
+        parsed = read_coco(path, focal_px=1.0) if coco is None else parse_coco(coco, str(path), focal_px=1.0)
+        coco = parsed.data
         image_dir = Path(images) if images is not None else path.parent
         by_id = {}
         for i, img in enumerate(coco["images"]):
             if not isinstance(img, dict) or "id" not in img or not isinstance(img.get("file_name"), str):
                 raise ValueError(f"{path}: images[{i}] needs an 'id' and a 'file_name'")
             by_id[img["id"]] = img
-        anns = [a for a in coco["annotations"] if isinstance(a, dict) and not a.get("iscrowd")]
-        for a in anns:
-            if a.get("image_id") not in by_id:
-                raise ValueError(f"{path}: annotation id {a.get('id')!r} refers to image_id {a.get('image_id')!r}, which is not in 'images'")
-        xy, conf = coco_keypoints(anns, str(path)) if anns else (np.zeros((0, 17, 2)), np.zeros((0, 17)))
+        crowd = np.array([bool(a.get("iscrowd")) for a in coco["annotations"]], dtype=bool)
+        anns = [a for a, c in zip(coco["annotations"], crowd) if not c]
+        xy, conf = parsed.xy[~crowd], parsed.confidence[~crowd]
         labelled = reliability(conf, min_confidence) > 0
         joints, valid = map_to_h36m(xy, labelled, COCO_IMAGE_TO_H36M)
         joints_3d = np.zeros((len(anns), NUM_JOINTS, 3))

@@ -116,9 +116,9 @@ def _confidence(heatmaps: torch.Tensor, joints_2d: torch.Tensor, radius_cells: f
 
 def people_boxes_from_coco(coco_json: Path) -> dict[str, np.ndarray]:
     """{file_name: (P, 4) [x0, y0, x1, y1]} from the `bbox` of every non-crowd annotation of a COCO file."""
-    from .coco import read_coco
+    from ..label import read_coco
 
-    coco = read_coco(coco_json)
+    coco = read_coco(coco_json, focal_px=1.0).data
     names = {img.get("id"): img.get("file_name") for img in coco["images"]}
     out: dict[str, list] = {}
     for a in coco["annotations"]:
