@@ -19,7 +19,7 @@ from train.image.records import keypoint_boxes, mask_box
 from train.image.sources import open_image_source
 from train.image.coco import CocoSource
 
-from image_support import COCO_FIXTURE, MPII_FIXTURE, MPII_OF_LSP, lsp_folder
+from image_support import COCO_FIXTURE, MPII_FIXTURE, lsp_folder
 
 LIMBS = [JOINT_INDEX[n] for n in ("RHip", "RKnee", "RFoot", "LHip", "LKnee", "LFoot", "LShoulder", "LElbow", "LWrist", "RShoulder", "RElbow", "RWrist")]
 
@@ -99,7 +99,7 @@ def test_lsp_and_lspet_layouts_are_detected_from_the_content(tmp_path):
         if layout == "lsp":  # the flag means occluded: every joint is labelled
             assert r.valid_2d.all() and flag.any()
         else:  # the flag means visible: the others (scrambled, negative) are masked
-            lsp_valid, _ = map_to_h36m(np.zeros((5, 14, 2)), flag == 1, LSP_TO_H36M)[1], None
+            lsp_valid = map_to_h36m(np.zeros((5, 14, 2)), flag == 1, LSP_TO_H36M)[1]
             assert np.array_equal(r.valid_2d, lsp_valid) and not r.valid_2d.all()
             assert (r.joints_2d[r.valid_2d] >= 0).all()
         # the same photos through the MPII importer give the same limbs, head and neck

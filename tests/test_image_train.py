@@ -148,3 +148,52 @@ def test_train_image_smoke_in_a_subprocess(renders, tmp_path):
     assert "image network (cpu-small): 1 epochs, 2 steps" in r.stdout and (tmp_path / "run" / "checkpoint.pt").is_file()
     r = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=240, env={"PYTHONPATH": str(REPO), "PATH": "/usr/bin:/bin"})
     assert r.returncode == 1 and "--resume" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_label_lsp_gives_pseudo_3d_the_image_trainer_reads(renders, tmp_path):
+    from generator.pairs_io import save_pairs
+    from train.config import TrainConfig
+    from train.models import NetConfig as LifterNet
+    from train.trainer import train_run
+
+    from image_support import lsp_folder
+    from train_support import make_pairs
+
+    save_pairs(tmp_path / "pairs.npz", make_pairs(np.random.default_rng(1), 400, right_baseline_mm=500.0))
+    lifter = train_run(TrainConfig(data=[str(tmp_path / "pairs.npz")], net=LifterNet(width=32, blocks=1), epochs=1, steps_per_epoch=3,
+                                   batch_size=64, threads=1), tmp_path / "lifter", show_progress=False)  # fmt: skip
+    folder, _, _ = lsp_folder(tmp_path / "lspet", "lspet", visible_fraction=0.95)
+    out = tmp_path / "labels.json"
+    result = CliRunner().invoke(main, ["label", "--checkpoint", str(lifter.path), "--lsp", str(folder), "--split", "train", "--out", str(out), "--min-joints", "10"])
+    assert result.exit_code == 0, result.output
+    labels = json.loads(out.read_text())
+    assert labels["format"] == "posebridge-lsp-labels" and labels["layout"] == "lspet" and [e["index"] for e in labels["labels"]] == [0, 1, 2, 3]
+    lifted = [e for e in labels["labels"] if e["keypoints_3d"] is not None]
+    assert lifted and all(np.asarray(e["keypoints_3d"])[:, 2].min() > 0 for e in lifted)
+    src = open_image_source(out)
+    assert src.has_pseudo_3d and src.records.has_3d.sum() == len(lifted) and list(src.indices) == [0, 1, 2, 3]
+    train, _ = renders
+    cfg = resolve_image_config("cpu-small", {**TINY, "epochs": 1, "data": [f"{train}:0.5", f"{out}:0.5"]})
+    run = train_image_run(cfg, tmp_path / "run", show_progress=False)
+    assert run.read_metrics()["final_loss_3d"] > 0
+    bad = CliRunner().invoke(main, ["label", "--checkpoint", str(lifter.path), "--out", str(out)])
+    assert bad.exit_code != 0 and "exactly one of --coco FILE and --lsp FOLDER" in bad.output
+
+
+def test_config_takes_a_preset_or_a_yaml_file(tmp_path):
+    from generator.config_file import ConfigError
+
+    small, full = resolve_image_config("cpu-small"), resolve_image_config("gpu-full")
+    assert small.net.input_size == 128 and small.total_samples() == 76_800 and small.threads == 1 and small.device == "cpu"
+    assert full.net.input_size == 256 and full.net.backbone.block == "bottleneck" and full.net.backbone.depths == [3, 4, 6, 3]
+    assert full.net.heatmap_size() == 64 and full.device == "cuda"
+    (tmp_path / "c.yaml").write_text("preset: gpu-full\nbatch_size: 16\nnet:\n  input_size: 192\naugment:\n  rotation_deg: 10\n")
+    cfg = resolve_image_config(tmp_path / "c.yaml", {"lr": 1e-4})
+    assert cfg.preset == "gpu-full" and cfg.batch_size == 16 and cfg.net.input_size == 192 and cfg.net.backbone.block == "bottleneck"
+    assert cfg.augment.rotation_deg == 10 and cfg.lr == 1e-4 and cfg.epochs == full.epochs
+    (tmp_path / "bad.yaml").write_text("net:\n  widths: [1]\naugment:\n  flip_prob: 2\n")
+    with pytest.raises(ConfigError) as e:
+        resolve_image_config(tmp_path / "bad.yaml")
+    assert "bad.yaml" in str(e.value) and "net.widths" in str(e.value) and "augment.flip_prob" in str(e.value)
+    with pytest.raises(ConfigError, match="neither a preset"):
+        resolve_image_config("cpu-big")
