@@ -91,7 +91,9 @@ def run_ablation(cfg: AblationConfig, work: str | Path, show_progress: bool = Tr
     t0 = time.perf_counter()
     log.info("rendering %d training and %d test frames", cfg.render_frames, cfg.render_test_frames)
     train_renders = render_dataset(work / "renders_train", cfg.render_frames, cfg.image_size, cfg.seed + 1, exclude=HELD_OUT_SUBJECTS, show_progress=show_progress)
-    test_renders = render_dataset(work / "renders_test", cfg.render_test_frames, cfg.image_size, cfg.seed + 2, only=HELD_OUT_SUBJECTS, show_progress=show_progress)
+    # Held-out people on bodies no training render used (another identity pool).
+    test_renders = render_dataset(work / "renders_test", cfg.render_test_frames, cfg.image_size, cfg.seed + 2, only=HELD_OUT_SUBJECTS,
+                                  show_progress=show_progress, identity_seed=1)
     lifter = _lifter(cfg, work, show_progress)
     labels = {split: work / f"real_labels_{split}.json" for split in ("train", "holdout")}
     for split, path in labels.items():

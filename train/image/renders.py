@@ -17,9 +17,10 @@ def bundled_subjects() -> list[str]:
 
 def render_dataset(out: str | Path, frames: int, image_size: int = 256, seed: int = 0, workers: int = 2,
                    exclude: list[str] | tuple[str, ...] = (), only: list[str] | tuple[str, ...] | None = None,
-                   show_progress: bool = False, console: Console | None = None) -> Path:  # fmt: skip
+                   show_progress: bool = False, console: Console | None = None, identity_seed: int = 0) -> Path:  # fmt: skip
     """Render (or finish) `frames` frames of the bundled mocap into `out`, leaving out the people in
-    `exclude`, or keeping only those in `only`. A complete folder is left as it is."""
+    `exclude`, or keeping only those in `only`, with bodies from the pool of `identity_seed`. A
+    complete folder is left as it is."""
     from bridge.generate import load_generate_config, run_generate
     from bridge.players import BuiltinLauncher
 
@@ -29,6 +30,7 @@ def render_dataset(out: str | Path, frames: int, image_size: int = 256, seed: in
     cfg = load_generate_config(None, {
         "frames": frames, "workers": workers, "seed": seed, "shard_size": min(1000, frames),
         "player.scene.image_size": [image_size, image_size], "player.pose_exclude_subjects": list(exclude),
+        "player.scene.human.identity_seed": identity_seed,
     })  # fmt: skip
     run_generate(cfg, out, BuiltinLauncher.from_config(cfg, out / ".run"), console=console or Console(quiet=True), show_progress=show_progress)
     return out
