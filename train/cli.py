@@ -20,7 +20,7 @@ _path = click.Path(path_type=Path)
 
 
 @click.command("train")
-@click.option("--data", "data", multiple=True, metavar="PATH[:WEIGHT]", help="A pairs .npz or Bridge dataset folder, with a mixing weight; repeat to mix.")
+@click.option("--data", "data", multiple=True, metavar="PATH[:WEIGHT]", help="A pairs .npz, a Bridge dataset folder, or synthetic:SOURCE[?config=F&exclude=S,..] (pairs made on the fly from a mocap folder, 'bundled' or 'prior'), with a mixing weight; repeat to mix.")
 @click.option("--model", type=click.Choice(["stereo", "single"]), help="stereo (the paper's generator) or single (the Martinez baseline).")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size (split over DDP ranks).")
