@@ -1,10 +1,13 @@
 """`posebridge generate`: a collector, a dataset store and W player processes, supervised.
 
 The run's frame ids are 0..N-1 and each frame is a function of (config, seed, frame_id), so the
-store knows which ids are missing; those are split among the players (bridge.workplan). The
+store knows which ids are missing; those are cut into small units (bridge.workplan) that players
+lease one at a time from a work queue (bridge/workqueue.py), so all players finish within about
+one unit of each other; player kinds that take a fixed list get the units dealt round-robin. The
 supervisor watches every player: one that exits, crashes or goes silent is replaced by a new
-process for exactly its ids that have not arrived, up to `max_restarts` times per slot. The run
-ends when every frame is committed, with exactly N frames whatever was killed on the way.
+process, and exactly its ids that have not arrived are rendered again (by whichever player leases
+them next), up to `max_restarts` times per slot. The run ends when every frame is committed, with
+exactly N frames whatever was killed on the way.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from .players import PlayerAssignment, PlayerHandle, PlayerLauncher
 from .protocol import ID_PATTERN, PROTOCOL_MAJOR
 from .transport import TransportConfig, generate_keys
 from .workplan import split_work
+from .workqueue import WorkQueue, WorkServer
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +87,10 @@ class GenerateSummary:
     auth_failures: int
     complete: bool
     quarantined: list[str] = dataclasses.field(default_factory=list)  # damaged shards moved aside and rendered again
+    frames_per_player: dict[str, int] = dataclasses.field(default_factory=dict)  # accepted this run, by player id
+    # Frames stored after the first player ran out of work and ended: the others' tail. Over
+    # frames_new, it is the share of the run during which some player was idle.
+    frames_after_first_end: int | None = None
 
     @property
     def frames_new(self) -> int:
@@ -96,7 +104,7 @@ class GenerateSummary:
 @dataclasses.dataclass
 class _Slot:
     index: int
-    frame_ids: np.ndarray
+    frame_ids: np.ndarray  # a fixed list; empty for a player that leases from the queue
     handle: PlayerHandle | None = None
     attempt: int = 0
     started_at: float = 0.0
@@ -117,15 +125,22 @@ class Supervisor:
         self.slots: list[_Slot] = []
         self.started = 0
         self.restarted = 0
+        self.queue: WorkQueue | None = None
+        self.work_server: WorkServer | None = None
 
     def start(self, missing: np.ndarray, workers: int) -> None:
         if workers == 0:  # players started elsewhere
             return
-        for i, ids in enumerate(split_work(missing, workers, self.config.shard_size)):
-            if len(ids):
-                slot = _Slot(i, ids)
-                self.slots.append(slot)
-                self._launch(slot)
+        if self.launcher.leases_work:
+            self.queue = WorkQueue(missing, workers, self.config.shard_size)
+            self.work_server = WorkServer(self.queue, self.run_id)
+            shares = [np.zeros(0, np.int64)] * min(workers, len(missing))
+        else:
+            shares = [ids for ids in split_work(missing, workers, self.config.shard_size) if len(ids)]
+        for i, ids in enumerate(shares):
+            slot = _Slot(i, ids)
+            self.slots.append(slot)
+            self._launch(slot)
 
     def _launch(self, slot: _Slot) -> None:
         assignment = PlayerAssignment(
@@ -135,6 +150,7 @@ class Supervisor:
             seed=self.config.seed,
             frame_ids=slot.frame_ids,
             endpoint=self.endpoint,
+            work_endpoint=self.work_server.endpoint if self.work_server else None,
             curve_server_key=self.curve_keys[0],
             curve_client_key=self.curve_keys[1],
         )
@@ -153,7 +169,8 @@ class Supervisor:
                 self._watch_stall(slot, now)
                 continue
             self._drain()
-            unfinished = slot.frame_ids[~self.store.received[slot.frame_ids]]
+            ids = slot.frame_ids if self.queue is None else self.queue.leased(slot.handle.player_id)
+            unfinished = ids[~self.store.received[ids]]
             if len(unfinished) == 0:
                 slot.done = True
                 slot.handle = None
@@ -187,11 +204,17 @@ class Supervisor:
             )
         log.warning("player %s ended (%s) with %d frames missing; restarting them", slot.handle.describe(), reason, len(unfinished))
         slot.attempt += 1
-        slot.frame_ids = unfinished
+        if self.queue is not None:
+            self.queue.give_back(unfinished)  # for whichever player leases next
+        else:
+            slot.frame_ids = unfinished
         self.restarted += 1
         self._launch(slot)
 
     def stop_all(self, grace_s: float = 5.0) -> None:
+        if self.work_server is not None:
+            self.work_server.close()
+            self.work_server = None
         handles = [s.handle for s in self.slots if s.handle is not None]
         for h in handles:
             h.terminate()
@@ -381,7 +404,17 @@ def run_generate(
         auth_failures=auth_failures,
         complete=store.complete,
         quarantined=list(store.run.quarantined),
+        frames_per_player={pid: p.frames_accepted for pid, p in collector.players.items()} if collector is not None else {},
+        frames_after_first_end=_frames_after_first_end(collector),
     )
+
+
+def _frames_after_first_end(collector: Collector | None) -> int | None:
+    """Frames accepted after the first player that ended normally (end-of-stream, not failed)."""
+    if collector is None:
+        return None
+    ends = [p.ended_at_frame for p in collector.players.values() if p.ended_at_frame is not None and not p.failed]
+    return collector.stats.frames_accepted - min(ends) if ends else None
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:
