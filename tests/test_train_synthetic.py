@@ -75,46 +75,39 @@ def test_stream_is_fresh_valid_pairs_deterministic_by_seed_epoch_and_rank(prior_
         assert not np.any(np.all(other == rows["joints_3d"][:1000], axis=(1, 2))), (seed, rank)
 
 
-def _tagged_file(n: int) -> Pairs:
-    """A file source whose rows are recognizable: joints_2d[:, 0, 0] = -1 - row (never a pixel a camera makes)."""
-    j2 = np.zeros((n, 17, 2), np.float32)
-    j2[:, :, 0] = -1.0 - np.arange(n)[:, None]
-    return Pairs(joints_2d=j2, joints_3d=np.full((n, 17, 3), 3000, np.float32), K=np.eye(3, dtype=np.float32), image_size=np.array([100, 100], np.int32))
-
-
 def _first_pixel(rows, rng):
-    return {"u": rows["joints_2d"][:, 0, 0].copy(), "uv": rows["joints_2d"].reshape(len(rows["joints_2d"]), -1).copy()}
+    return {"uv": rows["joints_2d"].reshape(len(rows["joints_2d"]), -1).copy()}
 
 
 def test_mixing_with_a_file_follows_the_weights_on_the_stream(prior_source, tmp_path):
-    path = save_pairs(tmp_path / "file.npz", _tagged_file(5000))
+    pairs = _file_pairs(5000)
+    path = save_pairs(tmp_path / "file.npz", pairs)
+    file_rows = {row.tobytes(): i for i, row in enumerate(pairs.joints_2d.reshape(5000, -1))}
     sources = [open_source(path), prior_source]
     batch, steps = 100, 200
     stream = MixedBatches(sources, [0.7, 0.3], batch, _first_pixel, seed=3)
-    batches = [stream.next() for _ in range(steps)]
-    u = np.concatenate([b["u"] for b in batches])
-    # Measured from the rows themselves (the file's are tagged), not from the `source` labels.
-    from_file = u < 0
+    uv = np.concatenate([stream.next()["uv"] for _ in range(steps)])
+    # Measured from the rows themselves (is the row one of the file's?), not from the `source` labels.
+    row = np.array([file_rows.get(r.tobytes(), -1) for r in uv])
+    from_file = row >= 0
     assert from_file.sum() == 0.7 * batch * steps and (~from_file).sum() == 0.3 * batch * steps
-    per_batch = from_file.reshape(steps, batch).sum(axis=1)
-    assert np.all(per_batch == 70)
+    assert np.all(from_file.reshape(steps, batch).sum(axis=1) == 70)  # in every batch
     # The file part passes over every file row once per pass; the synthetic part is all new pairs.
-    np.testing.assert_array_equal(np.sort(u[from_file][:5000]), -np.arange(5000, 0, -1))
-    uv = np.concatenate([b["uv"] for b in batches])[~from_file]
-    assert len(np.unique(uv, axis=0)) == len(uv)
+    np.testing.assert_array_equal(np.sort(row[from_file][:5000]), np.arange(5000))
+    assert len(np.unique(uv[~from_file], axis=0)) == (~from_file).sum()
     # The same seed and epoch give the same mixed stream; a weight of 1:3 gives a quarter.
     again = MixedBatches(sources, [0.7, 0.3], batch, _first_pixel, seed=3)
-    np.testing.assert_array_equal(np.concatenate([again.next()["u"] for _ in range(steps)]), u)
+    np.testing.assert_array_equal(np.concatenate([again.next()["uv"] for _ in range(steps)]), uv)
     quarter = MixedBatches(sources, [1.0, 3.0], 64, _first_pixel, seed=3)
-    u = np.concatenate([quarter.next()["u"] for _ in range(50)])
-    assert (u < 0).sum() == 16 * 50
+    uv = np.concatenate([quarter.next()["uv"] for _ in range(50)])
+    assert sum(r.tobytes() in file_rows for r in uv) == 16 * 50
 
 
 def test_training_from_synthetic_data_alone_or_mixed_is_reproducible(tmp_path):
     tiny = dict(net={"width": 32, "blocks": 1, "dropout": 0.0}, batch_size=64, threads=1, stats_samples=500)
     with pytest.raises(ValueError, match="only synthetic data sources: give --steps-per-epoch"):
         train_run(TrainConfig(data=[PRIOR], model="single", epochs=1, **tiny), tmp_path / "none", show_progress=False)
-    save_pairs(tmp_path / "file.npz", _file_pairs())
+    save_pairs(tmp_path / "file.npz", _file_pairs(2000))
     cfg = TrainConfig(data=[f"{PRIOR}:0.5", f"{tmp_path}/file.npz:0.5"], model="single", epochs=2, steps_per_epoch=30, **tiny)
     runs = [train_run(cfg, tmp_path / f"run{i}", show_progress=False) for i in range(2)]
     metrics = [r.read_metrics() for r in runs]
@@ -124,11 +117,12 @@ def test_training_from_synthetic_data_alone_or_mixed_is_reproducible(tmp_path):
         assert torch.equal(a[k], b[k]), k
 
 
-def _file_pairs() -> Pairs:
-    from generator.poses import load_pose_source
+def _file_pairs(n: int) -> Pairs:
+    """Real pairs from another bank and seed than the synthetic streams'."""
     from generator.pairs import generate_pairs
+    from generator.poses import load_pose_source
 
-    return generate_pairs(load_pose_source("prior", seed=5, prior_size=2000), 2000, seed=9)
+    return generate_pairs(load_pose_source("prior", seed=5, prior_size=2000), n, seed=9)
 
 
 def test_cli_trains_from_synthetic_data(tmp_path):
