@@ -20,6 +20,7 @@ import secrets
 import shutil
 import signal
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -319,6 +320,7 @@ def run_generate(
     console: Console | None = None,
     show_progress: bool = True,
     overwrite: bool = False,
+    on_start: Callable[[Supervisor], None] | None = None,
 ) -> GenerateSummary:
     """Generate (or finish) the dataset in `out`; returns the run's summary.
 
@@ -327,6 +329,7 @@ def run_generate(
     replaces it. `run_id` defaults to a fresh one; give it when players started elsewhere
     (workers=0) must know it in advance. Raises GenerateError when players keep failing,
     StoreError when `out` cannot be used. The store's manifest records the run either way.
+    `on_start(supervisor)` is called once the players are started (tests watch the leases).
     """
     out = Path(out)
     console = console or Console(stderr=True)
@@ -358,6 +361,8 @@ def run_generate(
             if config.workers == 0:
                 console.print(f"waiting for players: run id [bold]{run_id}[/], seed {config.seed}, endpoint(s) {', '.join(collector.server.endpoints)}")
             supervisor.start(missing, config.workers)
+            if on_start is not None:
+                on_start(supervisor)
             with _Progress(console, config.frames, frames_before) if show_progress else contextlib.nullcontext() as progress:
                 while store.received.sum() < config.frames:  # poll() leaves no frame waiting for its check
                     collector.poll(timeout_ms=100)
