@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import re
 import secrets
 import shutil
 import signal
+import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,6 +36,7 @@ from generator.config_file import load_config
 from generator.errors import UserError
 from generator.player import PlayerConfig
 from generator.skeleton import SKELETON_NAME
+from generator.storage import is_remote
 from generator.store import DEFAULT_SHARD_SIZE, DatasetStore
 
 from .collector import Collector, Expectations
@@ -75,7 +78,7 @@ def load_generate_config(path: str | Path | None, overrides: dict) -> GenerateCo
 
 @dataclasses.dataclass
 class GenerateSummary:
-    folder: Path
+    folder: Path | str  # a local folder, or the dataset's URL
     run_id: str
     frames: int  # the target N
     frames_before: int  # committed before this run
@@ -307,6 +310,15 @@ class _Progress:
         self.progress.stop()
 
 
+def run_dir_for(out: str | Path) -> Path:
+    """Where a run keeps its player settings, logs and ephemeral keys: DIR/.run in a local dataset
+    folder; for a dataset on object storage, a local temporary folder named after its URL."""
+    if is_remote(out):
+        digest = hashlib.sha256(str(out).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / "posebridge-runs" / digest
+    return Path(out) / RUN_DIR
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -331,7 +343,7 @@ def run_generate(
     StoreError when `out` cannot be used. The store's manifest records the run either way.
     `on_start(supervisor)` is called once the players are started (tests watch the leases).
     """
-    out = Path(out)
+    out = str(out) if is_remote(out) else Path(out)
     console = console or Console(stderr=True)
     run_id = run_id or new_run_id()
     if not re.match(ID_PATTERN, run_id):
@@ -349,9 +361,9 @@ def run_generate(
             status = "complete"
             log.info("%s already holds all %d frames", out, config.frames)
         else:
-            run_dir = out / RUN_DIR
+            run_dir = run_dir_for(out)
             shutil.rmtree(run_dir, ignore_errors=True)
-            run_dir.mkdir()
+            run_dir.mkdir(parents=True)
             transport, curve_keys = _curve_for_local_players(config, run_dir)
             expect = Expectations(run_id=run_id, seed=config.seed, frames=config.frames, image_size=launcher.image_size())
             collector = Collector(store, expect, transport)

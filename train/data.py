@@ -23,6 +23,8 @@ import numpy as np
 from generator.pairs_io import Pairs, load_pairs
 from generator.store import MANIFEST_NAME, load_dataset_pairs
 
+from generator.storage import is_remote
+
 from .synthetic import SyntheticSource, SyntheticSpec, is_synthetic
 
 # Arrays a training batch needs from a source (the optional ones may be absent).
@@ -63,6 +65,11 @@ def open_source(path: str | Path, allow_empty: bool = False, seed: int = 0) -> S
     with `seed` when it is the prior). A source without rows is an error unless allowed."""
     if is_synthetic(str(path)):
         return SyntheticSource(SyntheticSpec.parse(str(path)), seed)
+    if is_remote(path):  # a dataset folder on object storage (s3://bucket/prefix), read into memory
+        pairs = load_dataset_pairs(str(path))
+        if len(pairs) == 0 and not allow_empty:
+            raise ValueError(f"{path}: holds no pairs (0 rows); nothing to train or evaluate on")
+        return pairs
     path = Path(path)
     if path.is_dir():
         if not (path / MANIFEST_NAME).is_file():
