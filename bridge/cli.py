@@ -59,11 +59,15 @@ def _player_kinds() -> list[str]:
 @click.option("--control", type=click.Choice(["process", "mlagents"]), default="process", show_default=True,
               help="How builtin players are driven: started directly, or through ML-Agents like Unity players.")
 @click.option("--no-progress", is_flag=True, help="No progress display (logs only).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: player processes on this machine; ray: players as Ray actors, one collector per node (bridge/ray_executor.py).")
+@click.option("--ray-address", help="Ray cluster to join (HOST:PORT or auto) with --executor ray. [a local one]")
+@click.option("--ray-gpus-per-player", type=float, default=0.0, show_default=True, help="GPUs each player actor asks for (Unity players: 1); 0: one CPU each.")
 @overwrite_option("dataset folder (even one made with other arguments)")
 @user_errors
 def generate(player, frames, workers, seed, image_size, out, config_path, endpoints, shard_size, pose_source, exclude_subjects, encoding, photo_dir,
              body_model, identities, identity_seed, curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None,
-             control="process", overwrite=False) -> None:
+             control="process", overwrite=False, executor="local", ray_address=None, ray_gpus_per_player=0.0) -> None:
     """Render a dataset with W player processes into sharded WebDataset tars, resuming DIR if it exists."""
     from .generate import load_generate_config, print_generate_summary, run_dir_for, run_generate
     from .players import launcher_class
@@ -96,6 +100,16 @@ def generate(player, frames, workers, seed, image_size, out, config_path, endpoi
     if control == "mlagents" and player == "builtin":
         player = "builtin-mlagents"
     config = load_generate_config(config_path, overrides)
+    if executor == "ray":
+        from .ray_executor import print_ray_summary, run_generate_ray
+
+        if overwrite:
+            raise click.BadParameter("--overwrite is not supported with --executor ray; remove the dataset first", param_hint="--overwrite")
+        summary = run_generate_ray(config, out, player, options, run_id=run_id, ray_address=ray_address, gpus_per_player=ray_gpus_per_player)
+        print_ray_summary(console, out, summary)
+        if not summary.complete:
+            sys.exit(1)
+        return
     launcher = launcher_class(player).from_config(config, run_dir_for(out), **options)
     summary = run_generate(config, out, launcher, run_id=run_id, console=console, show_progress=not no_progress, overwrite=overwrite)
     print_generate_summary(console, summary)

@@ -87,14 +87,16 @@ class DistContext:
 
 
 def _init_distributed(device: str) -> DistContext:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); pick the device."""
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1), or use the one Ray
+    Train set up (train/ray_train.py): one code path for both. Pick the device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank)
+        # torchrun shows every GPU of the node; Ray Train shows each worker its own GPU only.
+        dev = torch.device("cuda", local_rank if local_rank < torch.cuda.device_count() else 0)
     owns = world > 1 and not dist.is_initialized()
     if owns:
         if dev.type == "cuda":
