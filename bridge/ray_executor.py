@@ -372,15 +372,17 @@ def run_generate_ray(
     counts = {"started": 0, "restarted": 0}
     strategy = NodeAffinitySchedulingStrategy(here, soft=False) if local_dataset else "DEFAULT"
 
-    def start(slot: _Slot) -> None:
-        """A new actor for the slot; once placed, it connects to its node's collector."""
-        slot.actor = Player.options(name=f"{run_id}-{slot.player_id}", namespace=RAY_NAMESPACE, scheduling_strategy=strategy).remote(
-            player, config_json, config.seed, run_id, slot.player_id, options, storage_env
-        )
-        slot.node = ray.get(slot.actor.node.remote())
-        ray.get(slot.actor.connect.remote(collector_for(slot.node)))
-        slot.unit = slot.future = None
-        counts["started"] += 1
+    def start(*starting: _Slot) -> None:
+        """New actors for the slots, built at once; once placed, each connects to its node's collector."""
+        for slot in starting:
+            slot.actor = Player.options(name=f"{run_id}-{slot.player_id}", namespace=RAY_NAMESPACE, scheduling_strategy=strategy).remote(
+                player, config_json, config.seed, run_id, slot.player_id, options, storage_env
+            )
+            slot.unit = slot.future = None
+            counts["started"] += 1
+        for slot, node in zip(starting, ray.get([slot.actor.node.remote() for slot in starting])):
+            slot.node = node
+        ray.get([slot.actor.connect.remote(collector_for(slot.node)) for slot in starting])
 
     def dispatch(slot: _Slot) -> None:
         if slot.future is None:
@@ -391,8 +393,7 @@ def run_generate_ray(
     state = {"slots": slots, "collectors": collectors, "queue": queue, "run_id": run_id}
     status = "failed"
     try:
-        for slot in slots:
-            start(slot)
+        start(*slots)
         if on_start is not None:
             on_start(state)
         for slot in slots:
