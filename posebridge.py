@@ -59,12 +59,19 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="posebridge")
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
-def main(verbose: int) -> None:
+@click.option("--s3-endpoint-url", metavar="URL", help="S3 endpoint for s3:// datasets (default: $AWS_ENDPOINT_URL, else AWS).")
+@click.option("--storage-option", "storage_options", multiple=True, metavar="KEY=VALUE",
+              help="An fsspec option for s3:// datasets, e.g. key=..., secret=..., anon=true (credentials default to the AWS environment).")
+def main(verbose: int, s3_endpoint_url: str | None = None, storage_options: tuple[str, ...] = ()) -> None:
     """Synthetic 2D/3D human keypoints and the stereo 2D->3D label generator."""
     from rich.logging import RichHandler
 
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     logging.basicConfig(level=level, format="%(message)s", handlers=[RichHandler(show_path=False)], force=True)
+    if s3_endpoint_url or storage_options:
+        from generator.storage import parse_storage_options, set_default_options
+
+        set_default_options("s3", endpoint_url=s3_endpoint_url, **parse_storage_options(storage_options))
 
 
 if __name__ == "__main__":

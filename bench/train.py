@@ -7,7 +7,10 @@ MLPs, 4.3 M parameters each) and the single-view baseline (one). Measured in the
   loop / MLPs is the cost of everything around the networks (data, coding, losses, max-norm);
 - plain MLPs with only the same Linear layers: the matrix-product floor, so loop / Linear also
   counts what BatchNorm and dropout cost;
-- the data path alone: samples per second of the streaming mixer + featurization.
+- the data path alone: samples per second of the streaming mixer + featurization, from the file
+  and from on-the-fly pairs (`--data synthetic:prior`: the pair generator inside the loop, new
+  poses and cameras for every sample), each against what the stereo loop consumes;
+- the stereo training loop fed by on-the-fly pairs instead of the file.
 
     python bench/train.py [--steps 12] [--threads 2] [--batch 1024]
 """
@@ -27,10 +30,10 @@ import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
 from generator.pairs import generate_pairs  # noqa: E402
-from generator.pairs_io import load_pairs, save_pairs  # noqa: E402
+from generator.pairs_io import save_pairs  # noqa: E402
 from generator.poses import load_pose_source  # noqa: E402
 from train.config import TrainConfig  # noqa: E402
-from train.data import MixedBatches  # noqa: E402
+from train.data import MixedBatches, open_source  # noqa: E402
 from train.models import MartinezMLP, NetConfig  # noqa: E402
 from train.trainer import feature_transform, train_run  # noqa: E402
 
@@ -64,15 +67,16 @@ def _bare_rate(shapes: list[tuple[int, int]], batch: int, steps: int, net: NetCo
     return steps * batch / (time.perf_counter() - t)
 
 
-def _loop_rate(kind: str, data: Path, out: Path, batch: int, steps: int, threads: int) -> float:
+def _loop_rate(kind: str, data: Path | str, out: Path, batch: int, steps: int, threads: int) -> float:
     """Samples/s of the second epoch of a real training run (the first warms up)."""
     cfg = TrainConfig(data=[str(data)], model=kind, epochs=2, steps_per_epoch=steps, batch_size=batch, threads=threads, stats_samples=20_000)
     run = train_run(cfg, out / kind, show_progress=False)
     return run.read_metrics()["history"][-1]["samples_per_s"]
 
 
-def _loader_rate(data: Path, batch: int, steps: int) -> float:
-    batches = MixedBatches([load_pairs(data, mmap=True)], [1.0], batch, feature_transform(TrainConfig()))
+def _loader_rate(data: Path | str, batch: int, steps: int) -> float:
+    """Samples/s of the mixer + featurization alone, from a pairs file or a `synthetic:` source."""
+    batches = MixedBatches([open_source(data)], [1.0], batch, feature_transform(TrainConfig()))
     batches.next()
     t = time.perf_counter()
     for _ in range(steps):
@@ -95,7 +99,10 @@ def main() -> None:
         data = save_pairs(tmp / "pairs.npz", generate_pairs(load_pose_source("prior", prior_size=20_000), 100_000, seed=0))
         stereo = _loop_rate("stereo", data, tmp, args.batch, args.steps, args.threads)
         single = _loop_rate("single", data, tmp, args.batch, args.steps, args.threads)
-        loader = _loader_rate(data, args.batch, 4 * args.steps)
+        loader = _loader_rate(data, args.batch, 16 * args.steps)
+        synthetic = "synthetic:prior?prior_size=20000"
+        fly_loader = _loader_rate(synthetic, args.batch, 16 * args.steps)
+        fly_stereo = _loop_rate("stereo", synthetic, tmp / "fly", args.batch, args.steps, args.threads)
     rates = {
         (name, plain): _bare_rate(shapes, args.batch, args.steps, net, plain)
         for name, shapes in (("stereo", [(34, 34), (68, 51)]), ("single", [(34, 51)]))
@@ -108,6 +115,8 @@ def main() -> None:
         mlp, lin = rates[(name, False)], rates[(name, True)]
         print(f"{name:<20} {loop:13,.0f}   {mlp:18,.0f}   {lin:18,.0f}   {loop / mlp:9.2f}   {loop / lin:11.2f}")
     print(f"data path alone (stream + featurize): {loader:9,.0f} samples/s = {loader / stereo:.0f}x the stereo loop")
+    print(f"on-the-fly pairs (generate + featurize): {fly_loader:9,.0f} pairs/s = {fly_loader / stereo:.0f}x the stereo loop")
+    print(f"stereo loop fed on the fly: {fly_stereo:9,.0f} samples/s = {fly_stereo / stereo:.2f}x the loop fed by the file")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 from rich.console import Console
 
-from generator.cli_support import overwrite_option, user_errors
+from generator.cli_support import DATASET, NEW_DATASET, overwrite_option, user_errors
 
 console = Console(stderr=True)
 
@@ -39,8 +39,8 @@ def _player_kinds() -> list[str]:
 @click.option("--workers", type=int, help="Player processes (0: wait for players started elsewhere). [config or 2]")
 @click.option("--seed", type=int, help="Run seed: with the config it determines every frame. [config or 0]")
 @click.option("--image-size", callback=_image_size, help="Rendered image size, N or WxH. [config or 256]")
-@click.option("--out", "out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Dataset folder: created, or resumed when made with the same arguments.")
+@click.option("--out", "out", type=NEW_DATASET, required=True,
+              help="Dataset folder or URL (s3://bucket/prefix): created, or resumed when made with the same arguments.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), help="YAML generate config.")
 @click.option("--endpoint", "endpoints", multiple=True, help="Collector bind endpoint(s), e.g. tcp://0.0.0.0:5557. [tcp://127.0.0.1:*]")
 @click.option("--shard-size", type=int, help="Frames per shard. [config or 1000]")
@@ -59,13 +59,17 @@ def _player_kinds() -> list[str]:
 @click.option("--control", type=click.Choice(["process", "mlagents"]), default="process", show_default=True,
               help="How builtin players are driven: started directly, or through ML-Agents like Unity players.")
 @click.option("--no-progress", is_flag=True, help="No progress display (logs only).")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: player processes on this machine; ray: players as Ray actors, one collector per node (bridge/ray_executor.py).")
+@click.option("--ray-address", help="Ray cluster to join (HOST:PORT or auto) with --executor ray. [a local one]")
+@click.option("--ray-gpus-per-player", type=float, default=0.0, show_default=True, help="GPUs each player actor asks for (Unity players: 1); 0: one CPU each.")
 @overwrite_option("dataset folder (even one made with other arguments)")
 @user_errors
 def generate(player, frames, workers, seed, image_size, out, config_path, endpoints, shard_size, pose_source, exclude_subjects, encoding, photo_dir,
              body_model, identities, identity_seed, curve_secret_key, curve_authorized_keys, player_options, run_id, no_progress, unity_exe=None,
-             control="process", overwrite=False) -> None:
+             control="process", overwrite=False, executor="local", ray_address=None, ray_gpus_per_player=0.0) -> None:
     """Render a dataset with W player processes into sharded WebDataset tars, resuming DIR if it exists."""
-    from .generate import RUN_DIR, load_generate_config, print_generate_summary, run_generate
+    from .generate import load_generate_config, print_generate_summary, run_dir_for, run_generate
     from .players import launcher_class
 
     overrides = {
@@ -96,7 +100,17 @@ def generate(player, frames, workers, seed, image_size, out, config_path, endpoi
     if control == "mlagents" and player == "builtin":
         player = "builtin-mlagents"
     config = load_generate_config(config_path, overrides)
-    launcher = launcher_class(player).from_config(config, out / RUN_DIR, **options)
+    if executor == "ray":
+        from .ray_executor import print_ray_summary, run_generate_ray
+
+        if overwrite:
+            raise click.BadParameter("--overwrite is not supported with --executor ray; remove the dataset first", param_hint="--overwrite")
+        summary = run_generate_ray(config, out, player, options, run_id=run_id, ray_address=ray_address, gpus_per_player=ray_gpus_per_player)
+        print_ray_summary(console, out, summary)
+        if not summary.complete:
+            sys.exit(1)
+        return
+    launcher = launcher_class(player).from_config(config, run_dir_for(out), **options)
     summary = run_generate(config, out, launcher, run_id=run_id, console=console, show_progress=not no_progress, overwrite=overwrite)
     print_generate_summary(console, summary)
     if not summary.complete:
@@ -104,8 +118,8 @@ def generate(player, frames, workers, seed, image_size, out, config_path, endpoi
 
 
 @click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), help="Contact sheet PNG. [FOLDER/contact_sheet.png]")
+@click.argument("folder", type=DATASET)
+@click.option("--sheet", type=click.Path(dir_okay=False, path_type=Path), help="Contact sheet PNG. [FOLDER/contact_sheet.png; ./contact_sheet.png for a URL]")
 @click.option("--samples", type=int, default=16, show_default=True, help="Frames on the contact sheet.")
 @click.option("--verify", is_flag=True, help="Re-read every shard, check every image's CRC-32, decode it, cross-check JSON and arrays.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON on stdout.")
@@ -132,7 +146,8 @@ def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_jso
             console.print(f"[red]problem[/]: {escape(p)}", highlight=False)
         console.print(f"verified {checked} frames: " + ("[green]no problems[/]" if not problems else f"[red]{len(problems)} problem(s)[/]"))
     if summary.frames_stored and not summary.damaged and (not verify or not problems):
-        path = contact_sheet(folder, sheet or folder / "contact_sheet.png", samples=samples)
+        default = Path("contact_sheet.png") if isinstance(folder, str) else folder / "contact_sheet.png"
+        path = contact_sheet(folder, sheet or default, samples=samples)
         console.print(f"contact sheet: {path}")
     if problems:
         more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -145,7 +160,7 @@ def inspect(folder: Path, sheet: Path | None, samples: int, verify: bool, as_jso
 
 
 @click.command()
-@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("folder", type=DATASET)
 @click.option("--format", "fmt", type=click.Choice(["pairs"]), default="pairs", show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Output file (.npz), outside FOLDER.")
 @click.option("--with-masks", is_flag=True, help="Also copy the person masks to OUT's folder, OUT_STEM_masks/{frame id:09d}.png.")

@@ -113,6 +113,9 @@ class PlayerState:
     frames_sent: int | None = None  # as last reported by a heartbeat or end-of-stream
     fps_reported: float = 0.0
     ended: bool = False
+    # Frames the collector had accepted (from all players) when this player's end-of-stream came:
+    # the run's frames accepted after it, over the run's total, is how long the others went on.
+    ended_at_frame: int | None = None
     failed: str | None = None  # the message of a fatal error
     first_seen: float = 0.0
     last_seen: float = 0.0
@@ -328,7 +331,7 @@ class Collector:
             p.frames_sent, p.frames_planned, p.fps_reported = msg.frames_sent, msg.frames_planned, msg.fps
         elif isinstance(msg, EndOfStream):
             self.flush()  # its frames, received just before, count as accepted or rejected now
-            p.ended, p.frames_sent = True, msg.frames_sent
+            p.ended, p.frames_sent, p.ended_at_frame = True, msg.frames_sent, self.stats.frames_accepted
             if msg.frames_sent != p.frames_accepted:
                 log.info("player %s sent %d frames, %d accepted", msg.player_id, msg.frames_sent, p.frames_accepted)
         elif isinstance(msg, ErrorMessage):

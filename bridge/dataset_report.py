@@ -5,10 +5,11 @@ drawn thin over it."""
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 import tarfile
 import zlib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -31,6 +32,7 @@ from generator.store import (
     frame_members,
     scan_dataset,
 )
+from generator.storage import open_storage
 
 from .collector import header_arrays, header_strings
 from .protocol import FrameHeader
@@ -65,7 +67,7 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
     Mask coverage comes from the person-pixel counts the collector recorded: the fraction of
     frames with a mask, and the mean, median and zero-count of the person's share of the image.
     """
-    folder = Path(folder)
+    folder = open_storage(folder)
     scan = scan_dataset(folder, walk_tars=True, keep=_SUMMARY_KEYS)
     manifest = scan.manifest
     rejects: dict[str, int] = {}
@@ -79,7 +81,7 @@ def summarize_dataset(folder: str | Path) -> DatasetSummary:
         damaged=scan.damaged_problems(),
         lost=scan.lost_problems(),
     )
-    size = sum(c.tar_bytes + (folder / f"{c.name}.npz").stat().st_size for c in sound)
+    size = sum(c.tar_bytes + folder.size(f"{c.name}.npz") for c in sound)
     if not sound:
         return DatasetSummary(manifest, 0, 0, 0, rejects, {}, {}, {}, {}, {}, **state)
     a = {k: np.concatenate([c.arrays[k] for c in sound]) for k in _SUMMARY_KEYS}
@@ -128,8 +130,8 @@ def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[s
     values, the stored offsets; the manifest's complete flag against the disk, and pairs.npz
     against the shards. Every problem names its file; nothing raises.
     """
-    folder = Path(folder)
     try:
+        folder = open_storage(folder)
         scan = scan_dataset(folder, walk_tars=True, keep=None)
     except Exception as e:  # noqa: BLE001 - reported, not raised
         return 0, [str(e)]
@@ -139,12 +141,14 @@ def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[s
         problems.append(f"{MANIFEST_NAME}: says complete, but {scan.missing_text()} are not in sound shards")
     checked = 0
     for check in scan.sound:
-        tar_path = folder / f"{check.name}.tar"
+        tar_path = PurePosixPath(f"{check.name}.tar")
         arrays = check.arrays
         ids = arrays["frame_id"]
         has_mask = arrays["mask_offset"] >= 0
         try:
-            with tarfile.open(tar_path) as tar:
+            # A local tar is read in place; an object is fetched whole (one GET, not many ranged reads).
+            source = dict(name=folder.file(tar_path.name)) if folder.local else dict(fileobj=io.BytesIO(folder.read_bytes(tar_path.name)))
+            with tarfile.open(**source) as tar:
                 members = tar.getmembers()
                 per_frame = [frame_members(i, str(e), m) for i, e, m in zip(ids, arrays["image_ext"], has_mask)]
                 if [m.name for m in members] != [n for names in per_frame for n in names]:
@@ -157,8 +161,8 @@ def verify_dataset(folder: str | Path, decode: bool = True) -> tuple[int, list[s
                     start += len(names)
         except Exception as e:  # noqa: BLE001 - tarfile raises many types for a damaged file
             problems.append(f"{tar_path.name}: unreadable tar ({type(e).__name__}: {e})")
-    if scan.complete:
-        problems += _check_pairs_cache(folder, scan)
+    if scan.complete and folder.local:
+        problems += _check_pairs_cache(folder.path, scan)
     return checked, problems
 
 

@@ -1,22 +1,28 @@
 """`posebridge generate`: a collector, a dataset store and W player processes, supervised.
 
 The run's frame ids are 0..N-1 and each frame is a function of (config, seed, frame_id), so the
-store knows which ids are missing; those are split among the players (bridge.workplan). The
+store knows which ids are missing; those are cut into small units (bridge.workplan) that players
+lease one at a time from a work queue (bridge/workqueue.py), so all players finish within about
+one unit of each other; player kinds that take a fixed list get the units dealt round-robin. The
 supervisor watches every player: one that exits, crashes or goes silent is replaced by a new
-process for exactly its ids that have not arrived, up to `max_restarts` times per slot. The run
-ends when every frame is committed, with exactly N frames whatever was killed on the way.
+process, and exactly its ids that have not arrived are rendered again (by whichever player leases
+them next), up to `max_restarts` times per slot. The run ends when every frame is committed, with
+exactly N frames whatever was killed on the way.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import logging
 import re
 import secrets
 import shutil
 import signal
+import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +36,7 @@ from generator.config_file import load_config
 from generator.errors import UserError
 from generator.player import PlayerConfig
 from generator.skeleton import SKELETON_NAME
+from generator.storage import is_remote
 from generator.store import DEFAULT_SHARD_SIZE, DatasetStore
 
 from .collector import Collector, Expectations
@@ -37,6 +44,7 @@ from .players import PlayerAssignment, PlayerHandle, PlayerLauncher
 from .protocol import ID_PATTERN, PROTOCOL_MAJOR
 from .transport import TransportConfig, generate_keys
 from .workplan import split_work
+from .workqueue import WorkQueue, WorkServer
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +78,7 @@ def load_generate_config(path: str | Path | None, overrides: dict) -> GenerateCo
 
 @dataclasses.dataclass
 class GenerateSummary:
-    folder: Path
+    folder: Path | str  # a local folder, or the dataset's URL
     run_id: str
     frames: int  # the target N
     frames_before: int  # committed before this run
@@ -83,6 +91,10 @@ class GenerateSummary:
     auth_failures: int
     complete: bool
     quarantined: list[str] = dataclasses.field(default_factory=list)  # damaged shards moved aside and rendered again
+    frames_per_player: dict[str, int] = dataclasses.field(default_factory=dict)  # accepted this run, by player id
+    # Frames stored after the first player ran out of work and ended: the others' tail. Over
+    # frames_new, it is the share of the run during which some player was idle.
+    frames_after_first_end: int | None = None
 
     @property
     def frames_new(self) -> int:
@@ -96,7 +108,7 @@ class GenerateSummary:
 @dataclasses.dataclass
 class _Slot:
     index: int
-    frame_ids: np.ndarray
+    frame_ids: np.ndarray  # a fixed list; empty for a player that leases from the queue
     handle: PlayerHandle | None = None
     attempt: int = 0
     started_at: float = 0.0
@@ -117,15 +129,22 @@ class Supervisor:
         self.slots: list[_Slot] = []
         self.started = 0
         self.restarted = 0
+        self.queue: WorkQueue | None = None
+        self.work_server: WorkServer | None = None
 
     def start(self, missing: np.ndarray, workers: int) -> None:
         if workers == 0:  # players started elsewhere
             return
-        for i, ids in enumerate(split_work(missing, workers, self.config.shard_size)):
-            if len(ids):
-                slot = _Slot(i, ids)
-                self.slots.append(slot)
-                self._launch(slot)
+        if self.launcher.leases_work:
+            self.queue = WorkQueue(missing, workers, self.config.shard_size)
+            self.work_server = WorkServer(self.queue, self.run_id)
+            shares = [np.zeros(0, np.int64)] * min(workers, len(missing))
+        else:
+            shares = [ids for ids in split_work(missing, workers, self.config.shard_size) if len(ids)]
+        for i, ids in enumerate(shares):
+            slot = _Slot(i, ids)
+            self.slots.append(slot)
+            self._launch(slot)
 
     def _launch(self, slot: _Slot) -> None:
         assignment = PlayerAssignment(
@@ -135,6 +154,7 @@ class Supervisor:
             seed=self.config.seed,
             frame_ids=slot.frame_ids,
             endpoint=self.endpoint,
+            work_endpoint=self.work_server.endpoint if self.work_server else None,
             curve_server_key=self.curve_keys[0],
             curve_client_key=self.curve_keys[1],
         )
@@ -153,7 +173,8 @@ class Supervisor:
                 self._watch_stall(slot, now)
                 continue
             self._drain()
-            unfinished = slot.frame_ids[~self.store.received[slot.frame_ids]]
+            ids = slot.frame_ids if self.queue is None else self.queue.leased(slot.handle.player_id)
+            unfinished = ids[~self.store.received[ids]]
             if len(unfinished) == 0:
                 slot.done = True
                 slot.handle = None
@@ -187,11 +208,17 @@ class Supervisor:
             )
         log.warning("player %s ended (%s) with %d frames missing; restarting them", slot.handle.describe(), reason, len(unfinished))
         slot.attempt += 1
-        slot.frame_ids = unfinished
+        if self.queue is not None:
+            self.queue.give_back(unfinished)  # for whichever player leases next
+        else:
+            slot.frame_ids = unfinished
         self.restarted += 1
         self._launch(slot)
 
     def stop_all(self, grace_s: float = 5.0) -> None:
+        if self.work_server is not None:
+            self.work_server.close()
+            self.work_server = None
         handles = [s.handle for s in self.slots if s.handle is not None]
         for h in handles:
             h.terminate()
@@ -283,6 +310,15 @@ class _Progress:
         self.progress.stop()
 
 
+def run_dir_for(out: str | Path) -> Path:
+    """Where a run keeps its player settings, logs and ephemeral keys: DIR/.run in a local dataset
+    folder; for a dataset on object storage, a local temporary folder named after its URL."""
+    if is_remote(out):
+        digest = hashlib.sha256(str(out).encode()).hexdigest()[:16]
+        return Path(tempfile.gettempdir()) / "posebridge-runs" / digest
+    return Path(out) / RUN_DIR
+
+
 def new_run_id() -> str:
     return time.strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
 
@@ -296,6 +332,7 @@ def run_generate(
     console: Console | None = None,
     show_progress: bool = True,
     overwrite: bool = False,
+    on_start: Callable[[Supervisor], None] | None = None,
 ) -> GenerateSummary:
     """Generate (or finish) the dataset in `out`; returns the run's summary.
 
@@ -304,8 +341,9 @@ def run_generate(
     replaces it. `run_id` defaults to a fresh one; give it when players started elsewhere
     (workers=0) must know it in advance. Raises GenerateError when players keep failing,
     StoreError when `out` cannot be used. The store's manifest records the run either way.
+    `on_start(supervisor)` is called once the players are started (tests watch the leases).
     """
-    out = Path(out)
+    out = str(out) if is_remote(out) else Path(out)
     console = console or Console(stderr=True)
     run_id = run_id or new_run_id()
     if not re.match(ID_PATTERN, run_id):
@@ -323,9 +361,9 @@ def run_generate(
             status = "complete"
             log.info("%s already holds all %d frames", out, config.frames)
         else:
-            run_dir = out / RUN_DIR
+            run_dir = run_dir_for(out)
             shutil.rmtree(run_dir, ignore_errors=True)
-            run_dir.mkdir()
+            run_dir.mkdir(parents=True)
             transport, curve_keys = _curve_for_local_players(config, run_dir)
             expect = Expectations(run_id=run_id, seed=config.seed, frames=config.frames, image_size=launcher.image_size())
             collector = Collector(store, expect, transport)
@@ -335,6 +373,8 @@ def run_generate(
             if config.workers == 0:
                 console.print(f"waiting for players: run id [bold]{run_id}[/], seed {config.seed}, endpoint(s) {', '.join(collector.server.endpoints)}")
             supervisor.start(missing, config.workers)
+            if on_start is not None:
+                on_start(supervisor)
             with _Progress(console, config.frames, frames_before) if show_progress else contextlib.nullcontext() as progress:
                 while store.received.sum() < config.frames:  # poll() leaves no frame waiting for its check
                     collector.poll(timeout_ms=100)
@@ -381,7 +421,17 @@ def run_generate(
         auth_failures=auth_failures,
         complete=store.complete,
         quarantined=list(store.run.quarantined),
+        frames_per_player={pid: p.frames_accepted for pid, p in collector.players.items()} if collector is not None else {},
+        frames_after_first_end=_frames_after_first_end(collector),
     )
+
+
+def _frames_after_first_end(collector: Collector | None) -> int | None:
+    """Frames accepted after the first player that ended normally (end-of-stream, not failed)."""
+    if collector is None:
+        return None
+    ends = [p.ended_at_frame for p in collector.players.values() if p.ended_at_frame is not None and not p.failed]
+    return collector.stats.frames_accepted - min(ends) if ends else None
 
 
 def _raise_keyboard_interrupt(signum, frame) -> None:

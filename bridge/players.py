@@ -45,6 +45,7 @@ class PlayerAssignment:
     seed: int
     frame_ids: np.ndarray  # int64, ascending
     endpoint: str  # where the player connects (the collector's PULL)
+    work_endpoint: str | None = None  # where it leases more frames (bridge/workqueue.py), if its kind can
     curve_server_key: Path | None = None  # the collector's public (or secret) key file
     curve_client_key: Path | None = None  # the player's secret key file
 
@@ -63,6 +64,7 @@ class PlayerAssignment:
             player_id=self.player_id,
             seed=self.seed,
             frame_ids=format_id_ranges(self.frame_ids),
+            work_endpoint=self.work_endpoint,
             config=config,
             curve_server_key=self.curve_server_key,
             curve_client_key=self.curve_client_key,
@@ -140,6 +142,9 @@ class PlayerLauncher(abc.ABC):
     """Starts players of one kind for a run."""
 
     kind: ClassVar[str]
+    # Its players lease units from the run's work queue (PlayerAssignment.work_endpoint); a kind
+    # without it gets a fixed list of frame ids per player.
+    leases_work: ClassVar[bool] = False
 
     @classmethod
     @abc.abstractmethod
@@ -213,6 +218,7 @@ class BuiltinLauncher(PlayerLauncher):
     """Starts `python -m generator.player` processes, each with a settings file."""
 
     kind = "builtin"
+    leases_work = True
 
     def __init__(self, config, workdir: Path, *, send_hwm: int = 100, linger_ms: int = 5000, send_timeout_s: float = 120.0, python: str = sys.executable):
         self.config = config  # generator.player.PlayerConfig
@@ -239,5 +245,5 @@ class BuiltinLauncher(PlayerLauncher):
         path.write_text(settings.model_dump_json(indent=1))
         command = [self.python, "-m", "generator.player", "--settings", str(path)]
         handle = spawn_player_process(command, assignment.player_id, self.workdir / f"{assignment.player_id}.log", env=source_tree_environment())
-        log.info("started player %s with %d frames", handle.describe(), len(assignment.frame_ids))
+        log.info("started player %s%s", handle.describe(), " leasing frames from the work queue" if assignment.work_endpoint else f" with {len(assignment.frame_ids)} frames")
         return handle

@@ -1,8 +1,10 @@
-"""Splitting the missing frame ids of a run among players, and writing id lists compactly.
+"""Cutting the missing frame ids of a run into units, and writing id lists compactly.
 
-Work goes out in units of consecutive ids that never straddle a shard, dealt round-robin, so
-each player fills one shard at a time and about `workers` shards are open at once (the store
-keeps open shards in memory until they are complete).
+Work goes out in small units of consecutive ids that never straddle a shard, in id order, so the
+players fill the shards in order and only a few are open at once (the store keeps open shards in
+memory until they are complete). Players that lease from a queue (bridge/workqueue.py) take the
+units one at a time; players given a fixed list (`split_work`) get them dealt round-robin, so their
+shares differ by at most one unit.
 """
 
 from __future__ import annotations
@@ -10,22 +12,35 @@ from __future__ import annotations
 import numpy as np
 
 
-def split_work(ids: np.ndarray, workers: int, shard_size: int) -> list[np.ndarray]:
-    """Divide sorted frame ids among `workers` players (some lists may be empty)."""
+UNITS_PER_WORKER = 16  # at least this many units per player: the last unit is at most 1/16 of a share
+MAX_UNIT = 250  # frames; about a second of a built-in player's work at 256²
+
+
+def unit_size(n_ids: int, workers: int, shard_size: int) -> int:
+    """Frames per unit: small enough that every player gets many, never more than a shard."""
+    return max(1, min(shard_size, MAX_UNIT, -(-n_ids // (max(1, workers) * UNITS_PER_WORKER))))
+
+
+def split_units(ids: np.ndarray, unit: int, shard_size: int) -> list[np.ndarray]:
+    """Sorted ids cut into runs of at most `unit` ids, a new run at every shard boundary."""
     ids = np.asarray(ids, dtype=np.int64)
-    if workers < 1:
-        raise ValueError("workers must be >= 1")
     if len(ids) == 0:
-        return [ids[:0] for _ in range(workers)]
-    unit = max(1, min(shard_size, -(-len(ids) // workers)))
-    # A new unit starts at each shard boundary and every `unit` ids within a shard.
+        return []
     shard = ids // shard_size
     new_shard = np.r_[True, shard[1:] != shard[:-1]]
     shard_start = np.maximum.accumulate(np.where(new_shard, np.arange(len(ids)), 0))
     starts = np.flatnonzero(new_shard | ((np.arange(len(ids)) - shard_start) % unit == 0))
-    units = np.split(ids, starts[1:])
-    out = [[] for _ in range(workers)]
-    for i, u in enumerate(units):
+    return np.split(ids, starts[1:])
+
+
+def split_work(ids: np.ndarray, workers: int, shard_size: int) -> list[np.ndarray]:
+    """Divide sorted frame ids among `workers` players with fixed lists (some may be empty): small
+    units dealt round-robin, so the shares differ by at most one unit."""
+    ids = np.asarray(ids, dtype=np.int64)
+    if workers < 1:
+        raise ValueError("workers must be >= 1")
+    out: list[list[np.ndarray]] = [[] for _ in range(workers)]
+    for i, u in enumerate(split_units(ids, unit_size(len(ids), workers, shard_size), shard_size)):
         out[i % workers].append(u)
     return [np.concatenate(u) if u else ids[:0] for u in out]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from pathlib import Path
 
 import click
 
@@ -44,6 +45,29 @@ def user_errors(fn):
             raise click.ClickException(user_error_message(e)) from e
 
     return wrapper
+
+
+class DatasetLocation(click.ParamType):
+    """A dataset folder (a Path; with `exists`, it must be a folder) or an fsspec URL such as
+    s3://bucket/prefix (kept as a str; generator/storage.py)."""
+
+    name = "DIR|URL"
+
+    def __init__(self, exists: bool):
+        self.exists = exists
+
+    def convert(self, value, param, ctx):
+        from .storage import is_remote
+
+        if isinstance(value, str) and is_remote(value):
+            return value.rstrip("/")
+        text = str(value)
+        path = click.Path(exists=self.exists, file_okay=False, path_type=Path).convert(text[len("file://") :] if text.startswith("file://") else text, param, ctx)
+        return path
+
+
+DATASET = DatasetLocation(exists=True)
+NEW_DATASET = DatasetLocation(exists=False)
 
 
 def overwrite_option(what: str):

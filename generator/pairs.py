@@ -343,37 +343,51 @@ def write_pairs_file(
 ) -> PairStats:
     """Generate n pairs chunk by chunk into a pairs v1 file (the same bits as `generate_pairs`).
 
-    Memory: two chunk buffers, whatever n is. While one chunk is generated, a writer thread
-    checksums and writes the previous one (zlib and os.pwrite release the GIL), so the disk work
-    overlaps the generation. `progress(samples_done)` is called after each chunk, and
-    `on_chunk(chunk)` sees each chunk's pairs (read-only, e.g. a SummaryAccumulator). Returns the
-    run's rejection counts.
+    A three-stage pipeline over `PIPELINE_BUFFERS` chunk buffers: this thread generates chunk
+    i + 2 while one thread checksums chunk i + 1 and another writes chunk i (numpy, zlib and
+    os.pwrite release the GIL), so generation, CRC and the disk overlap on the cores, and a write
+    held back by the kernel's writeback (the disk) leaves the CPUs to the other two stages.
+    Memory: the chunk buffers, whatever n is. `progress(samples_done)` is called after each
+    chunk, and `on_chunk(chunk)` sees each chunk's pairs (read-only, e.g. a SummaryAccumulator).
+    Returns the run's rejection counts.
     """
     config = config or PairsConfig()
     n = int(n)
     gen = PairGenerator(bank, config, seed)
     step = config.chunk_samples()
-    buffers = [gen.allocate(min(step, n)) for _ in range(2 if n > step else 1)]
-    pending: list[Future | None] = [None] * len(buffers)
+    buffers = [gen.allocate(min(step, n)) for _ in range(min(PIPELINE_BUFFERS, -(-n // step)))]
+    pending: list[tuple[Future, Future] | None] = [None] * len(buffers)
     stats = PairStats()
-    with PairsWriter(path, n) as writer, ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs-writer") as pool:
+    with (
+        PairsWriter(path, n) as writer,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs-crc") as crc_pool,
+        ThreadPoolExecutor(max_workers=1, thread_name_prefix="pairs-writer") as write_pool,
+    ):
         writer.set_constant("baseline_mm", np.float32(config.baseline_mm))
         for key, value in _per_sample_arrays(buffers[0]).items():
             writer.allocate(key, value.dtype, value.shape[1:])
         for i, start in enumerate(range(0, n, step)):
             slot = i % len(buffers)
-            if pending[slot] is not None:
-                pending[slot].result()  # the buffer is free again (and a writer error surfaces here)
+            _wait(pending[slot])  # the buffer is free again (and a CRC or write error surfaces here)
             take = min(step, n - start)
             chunk = buffers[slot] if take == len(buffers[slot]) else buffers[slot].select(slice(0, take), copy=False)
             stats.add(gen.fill(chunk, start))
             if on_chunk is not None:
                 on_chunk(chunk)
-            pending[slot] = pool.submit(writer.write, start, _per_sample_arrays(chunk))
+            arrays = _per_sample_arrays(chunk)
+            # Each pool runs its jobs in order, so the running CRCs see the chunks in sample order.
+            pending[slot] = (crc_pool.submit(writer.add_crc, start, arrays), write_pool.submit(writer.write, start, arrays, False))
             if progress is not None:
                 progress(start + take)
-        for future in pending:
-            if future is not None:
-                future.result()
+        for jobs in pending:
+            _wait(jobs)
     log.info("%s: %d pairs, camera rejection %.1f %%", path, n, 100 * stats.camera_rejection_rate)
     return stats
+
+
+PIPELINE_BUFFERS = 3  # chunk buffers: one generated, one checksummed, one written at a time
+
+
+def _wait(jobs: tuple[Future, ...] | None) -> None:
+    for job in jobs or ():
+        job.result()

@@ -603,27 +603,34 @@ class PairsWriter:
         self._add_member(key, np.dtype(dtype), (self.n, *sample_shape))
 
     # -- data --------------------------------------------------------------------------------------
-    def _put(self, member: _Member, start: int, data: np.ndarray) -> None:
+    def _put(self, member: _Member, start: int, data: np.ndarray, crc: bool = True) -> None:
         rows = len(data) if data.ndim else 1
         if data.size == 0:
             return
         buf = memoryview(np.ascontiguousarray(data)).cast("B")
         os.pwrite(self._fd, buf, member.data_offset + start * member.row_bytes)
+        if crc:
+            self._crc(member, start, buf, rows)
+        member.rows_written += rows
+
+    @staticmethod
+    def _crc(member: _Member, start: int, buf: memoryview, rows: int) -> None:
+        """Extend the member's running CRC when these rows continue it (else it is redone at close)."""
         if member.crc_in_order and start == member.crc_rows:
             member.crc = zlib.crc32(buf, member.crc)
             member.crc_rows += rows
         else:
             member.crc_in_order = False
-        member.rows_written += rows
 
     def set_constant(self, key: str, value) -> None:
         """A key stored once for all samples (shared K (3,3), image_size (2,), scalar baseline)."""
         self._constants[key] = np.asarray(value)
 
-    def write(self, start: int, chunk: Mapping[str, np.ndarray]) -> None:
+    def write(self, start: int, chunk: Mapping[str, np.ndarray], crc: bool = True) -> None:
         """Store chunk[key][i] as sample start + i for every key in the chunk.
 
         A shared value (K (3,3), image_size (2,), a scalar baseline_mm) is stored once instead.
+        `crc=False` leaves the checksum to `add_crc` (another thread may run it meanwhile).
         """
         for key, value in chunk.items():
             value = np.asarray(value)
@@ -643,7 +650,18 @@ class PairsWriter:
                 raise ValueError(f"{key}: rows of shape {value.shape[1:]} do not match the allocated {member.shape[1:]}")
             if value.dtype.kind == "U" and value.dtype.itemsize > member.dtype.itemsize:
                 raise ValueError(f"{key}: strings of {value.dtype} do not fit the allocated {member.dtype}")
-            self._put(member, start, value.astype(member.dtype, copy=False))
+            self._put(member, start, value.astype(member.dtype, copy=False), crc)
+
+    def add_crc(self, start: int, chunk: Mapping[str, np.ndarray]) -> None:
+        """The checksum part of `write(start, chunk, crc=False)`: give the same chunks in sample
+        order, from one thread (it may run while another thread writes them). The members must be
+        laid out already (`allocate` or an earlier write)."""
+        for key, value in chunk.items():
+            value = np.asarray(value)
+            if _is_shared(key, value) or value.size == 0:
+                continue
+            member = self._members[key]
+            self._crc(member, start, memoryview(np.ascontiguousarray(value.astype(member.dtype, copy=False))).cast("B"), len(value))
 
     def set_strings(self, key: str, values: np.ndarray) -> None:
         """A per-sample string key, given whole (N,)."""

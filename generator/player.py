@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import io
+import itertools
 import json
 import logging
 import platform
@@ -68,7 +69,10 @@ class PlayerSettings(BaseModel):
     run_id: str
     player_id: str
     seed: int = Field(ge=0)
-    frame_ids: str  # "0-999,2000-2999" (bridge.workplan.format_id_ranges)
+    frame_ids: str = ""  # "0-999,2000-2999" (bridge.workplan.format_id_ranges)
+    # Lease the frames in units from `posebridge generate`'s work queue (bridge/workqueue.py)
+    # instead of (after) `frame_ids`, so fast players take more and none idles at the end.
+    work_endpoint: str | None = None
     config: PlayerConfig = Field(default_factory=PlayerConfig)
     heartbeat_s: float = Field(1.0, gt=0)
     send_hwm: int = Field(100, ge=1)
@@ -189,29 +193,39 @@ def versions() -> dict[str, str]:
     return {"posebridge": __version__, "python": platform.python_version(), "moderngl": moderngl.__version__, "numpy": np.__version__}
 
 
-def stream_frames(producer: FrameProducer, channel, frame_ids: np.ndarray, heartbeat_s: float = 1.0, stop: threading.Event | None = None) -> int:
+def stream_frames(
+    producer: FrameProducer, channel, frame_ids, heartbeat_s: float = 1.0, stop: threading.Event | None = None, frames_planned: int | None = None
+) -> int:
     """Send hello, every frame of `frame_ids` (heartbeats between), and end-of-stream; returns frames sent.
 
-    `channel` is a bridge.transport.PlayerChannel. A frame that cannot be made is reported with a
-    fatal error message and re-raised.
+    `frame_ids` is an array, or an iterable of arrays (units leased one at a time: the next is
+    asked for when the last frame of the one before is sent; `frames_planned` then only counts
+    what is known). `channel` is a bridge.transport.PlayerChannel. A frame that cannot be made
+    is reported with a fatal error message and re-raised.
     """
-    channel.send_hello("builtin", producer.capabilities(), len(frame_ids), versions())
+    units = [frame_ids] if isinstance(frame_ids, np.ndarray) else frame_ids
+    planned = len(frame_ids) if frames_planned is None and isinstance(frame_ids, np.ndarray) else int(frames_planned or 0)
+    channel.send_hello("builtin", producer.capabilities(), planned, versions())
     sent = 0
     started = last_beat = time.monotonic()
-    for frame_id in frame_ids.tolist():
+    for unit in units:
         if stop is not None and stop.is_set():
             break
-        try:
-            message = producer.message(frame_id, channel.run_id, channel.player_id, channel.take_seq())
-        except Exception as e:
-            channel.send_error("frame_failed", f"frame {frame_id}: {type(e).__name__}: {e}", fatal=True, frame_id=frame_id)
-            raise
-        channel.send(message)
-        sent += 1
-        now = time.monotonic()
-        if now - last_beat >= heartbeat_s:
-            channel.send_heartbeat(sent, len(frame_ids), sent / max(now - started, 1e-9))
-            last_beat = now
+        planned = max(planned, sent + len(unit))
+        for frame_id in unit.tolist():
+            if stop is not None and stop.is_set():
+                break
+            try:
+                message = producer.message(frame_id, channel.run_id, channel.player_id, channel.take_seq())
+            except Exception as e:
+                channel.send_error("frame_failed", f"frame {frame_id}: {type(e).__name__}: {e}", fatal=True, frame_id=frame_id)
+                raise
+            channel.send(message)
+            sent += 1
+            now = time.monotonic()
+            if now - last_beat >= heartbeat_s:
+                channel.send_heartbeat(sent, planned, sent / max(now - started, 1e-9))
+                last_beat = now
     if stop is not None and stop.is_set():
         channel.send_timeout_s = min(channel.send_timeout_s, 2.0)  # stopping: do not wait long for a gone collector
     channel.send_end(sent)
@@ -222,8 +236,14 @@ def run_player(settings: PlayerSettings, stop: threading.Event | None = None) ->
     """Run one player to completion; returns the process exit code."""
     from bridge.transport import PlayerChannel, SendTimeout
     from bridge.workplan import parse_id_ranges
+    from bridge.workqueue import WorkServerGone, lease_units
 
     frame_ids = parse_id_ranges(settings.frame_ids)
+    units = [frame_ids]
+    leased = None
+    if settings.work_endpoint:
+        leased = lease_units(settings.work_endpoint, settings.run_id, settings.player_id, settings.send_timeout_s, stop)
+        units = itertools.chain(units, leased)
     channel = PlayerChannel(
         settings.endpoint,
         settings.run_id,
@@ -243,13 +263,13 @@ def run_player(settings: PlayerSettings, stop: threading.Event | None = None) ->
             log.error("%s: cannot start: %s", settings.player_id, e)
             channel.send_error("config_invalid", f"{type(e).__name__}: {e}", fatal=True)
             return EXIT_BAD_INPUT
-        sent = stream_frames(producer, channel, frame_ids, settings.heartbeat_s, stop)
+        sent = stream_frames(producer, channel, units, settings.heartbeat_s, stop, frames_planned=len(frame_ids))
         log.info("%s: sent %d frames", settings.player_id, sent)
         if stop is not None and stop.is_set():
             linger = 1000
             return EXIT_SIGNAL
         return EXIT_OK
-    except SendTimeout as e:
+    except (SendTimeout, WorkServerGone) as e:
         log.error("%s", e)
         linger = 0
         return EXIT_NO_COLLECTOR
@@ -257,6 +277,8 @@ def run_player(settings: PlayerSettings, stop: threading.Event | None = None) ->
         log.error("%s: %s: %s", settings.player_id, type(e).__name__, e)
         return EXIT_BAD_INPUT
     finally:
+        if leased is not None:
+            leased.close()
         if producer is not None:
             producer.close()
         channel.close(linger)

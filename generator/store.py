@@ -24,6 +24,13 @@ Nothing on disk is trusted blindly: the manifest carries its own checksum and ea
 size) and raises StoreError naming the damaged file; the writer's open also walks each tar's
 index, moves damaged shards aside into `quarantine/` and renders them again. Reading an image
 checks its CRC-32. bridge.dataset_report.verify_dataset re-reads everything.
+
+The folder may also be an fsspec URL (`s3://bucket/prefix`; generator/storage.py). An object PUT
+is atomic and there is no rename, so there a shard's .npz and .tar are written first and a small
+record object, `records/shard-000000.json`, last: the record is the commit point, and readers
+list the records. Each writer (one collector per node) keeps its run in `runs/{run_id}.json`
+and never rewrites a shared object, so the manifest a reader sees is merged from the listing
+and no update is lost (docs/conventions.md, "Datasets on object storage").
 """
 
 from __future__ import annotations
@@ -54,6 +61,7 @@ from .errors import UserError
 from .outputs import claim_output, clear_folder
 from .pairs_io import Pairs, _fsync_dir, read_pairs_arrays, save_pairs, validate_pairs
 from .skeleton import NUM_JOINTS
+from .storage import Storage, StorageUnavailable, open_storage
 
 log = logging.getLogger(__name__)
 
@@ -63,6 +71,8 @@ MANIFEST_NAME = "manifest.json"
 PAIRS_CACHE_NAME = "pairs.npz"
 LOCK_NAME = ".lock"
 QUARANTINE_DIR = "quarantine"  # damaged shards are moved here (never deleted) and rendered again
+RECORDS_DIR = "records"  # object storage: one commit record per shard, written last
+RUNS_DIR = "runs"  # object storage: one run record per writer
 DEFAULT_SHARD_SIZE = 1000
 IMAGE_EXTENSIONS = {"jpeg": "jpg", "png": "png", "raw": "npy"}
 # A frame's tar members, in this order: {key}.json, {key}.<image ext>, and {key}.mask.png when the
@@ -203,14 +213,20 @@ def _posebridge_version() -> str:
         return "unknown"
 
 
-def read_manifest(folder: str | Path) -> Manifest:
-    """The folder's manifest, checked against its checksum and its config hash."""
-    path = Path(folder) / MANIFEST_NAME
-    if not path.is_file():
-        raise StoreError(f"{folder}: no {MANIFEST_NAME}; not a posebridge dataset folder")
+def read_manifest(folder: str | Path | Storage) -> Manifest:
+    """The folder's manifest, checked against its checksum and its config hash. On object storage
+    its shards and runs are merged from the commit and run records."""
+    storage = open_storage(folder)
+    path = storage.child(MANIFEST_NAME)
+    if not storage.exists(MANIFEST_NAME):
+        raise StoreError(f"{storage}: no {MANIFEST_NAME}; not a posebridge dataset folder")
     try:
-        manifest = Manifest.model_validate_json(path.read_bytes())
+        manifest = Manifest.model_validate_json(storage.read_bytes(MANIFEST_NAME))
+    except FileNotFoundError:
+        raise StoreError(f"{storage}: no {MANIFEST_NAME}; not a posebridge dataset folder") from None
     except (ValueError, OSError) as e:
+        if isinstance(e, StorageUnavailable):
+            raise
         first = str(e).strip().splitlines()
         detail = "; ".join(line.strip() for line in first[:3])
         raise StoreError(f"{path}: unreadable manifest ({detail})") from None
@@ -220,7 +236,43 @@ def read_manifest(folder: str | Path) -> Manifest:
         raise StoreError(f"{path}: the config does not match its config_hash (edited or damaged); restore it, or generate into a new folder")
     if manifest.frames < 1 or manifest.shard_size < 1:
         raise StoreError(f"{path}: frames ({manifest.frames}) and shard_size ({manifest.shard_size}) must be positive")
+    if not storage.local:
+        _merge_records(storage, manifest)
     return manifest
+
+
+def _merge_records(storage: Storage, manifest: Manifest) -> None:
+    """Object storage: the shards are those with a commit record, the runs those with a run record
+    (the manifest object holds neither: no writer rewrites what another wrote)."""
+    manifest.shards = object_records(storage)
+    runs = {r.run_id: r for r in manifest.runs}
+    for name in storage.names(RUNS_DIR):
+        if name.endswith(".json"):
+            try:
+                run = RunRecord.model_validate_json(storage.read_bytes(f"{RUNS_DIR}/{name}"))
+            except (ValueError, FileNotFoundError):
+                log.warning("%s: unreadable run record %s; skipped", storage, name)
+                continue
+            runs[run.run_id] = run
+    manifest.runs = sorted(runs.values(), key=lambda r: r.started)
+    plan = ShardPlan(manifest.frames, manifest.shard_size)
+    covered = np.zeros(manifest.frames, dtype=bool)
+    for r in manifest.shards:
+        covered[r.first_frame : r.first_frame + r.count] = True
+    manifest.frames_stored = int(covered.sum())
+    manifest.complete = bool(covered.all()) and len(manifest.shards) >= plan.shard_count
+
+
+def object_records(storage: Storage) -> list[ShardRecord]:
+    """The commit records of an object-storage dataset, in frame-id order."""
+    records = []
+    for name in storage.names(RECORDS_DIR):
+        if _SHARD_RE.match(name[: -len(".json")] + ".tar") and name.endswith(".json"):
+            try:
+                records.append(ShardRecord.model_validate_json(storage.read_bytes(f"{RECORDS_DIR}/{name}")))
+            except ValueError as e:
+                raise StoreError(f"{storage.child(RECORDS_DIR + '/' + name)}: unreadable commit record ({str(e).splitlines()[0]})") from None
+    return sorted(records, key=lambda r: r.first_frame)
 
 
 def atomic_write(path: Path, data: bytes | list) -> None:
@@ -345,8 +397,9 @@ class DatasetStore:
     stored. A shard is committed as soon as its last frame is accepted.
     """
 
-    def __init__(self, folder: Path, manifest: Manifest, committed: np.ndarray, lock_fd: int, run_id: str):
-        self.folder = folder
+    def __init__(self, folder: Path | str, manifest: Manifest, committed: np.ndarray, lock_fd: int | None, run_id: str, storage: Storage | None = None):
+        self.storage = storage or open_storage(folder)
+        self.folder = folder  # a Path, or the URL of a dataset on object storage
         self.manifest = manifest
         self.plan = ShardPlan(manifest.frames, manifest.shard_size)
         self.committed = committed  # bool (N,): in a committed shard
@@ -361,6 +414,7 @@ class DatasetStore:
         self._writer = threading.Thread(target=self._writer_loop, name="shard-writer", daemon=True)
         self._writer.start()
         self._closed = False
+        self._manifest_written = False
         self._write_manifest()
 
     # -- opening ---------------------------------------------------------------------------------
@@ -383,9 +437,12 @@ class DatasetStore:
         Raises StoreError when the folder was made with a different config, holds shards that
         do not fit the plan for `frames`, is locked by another writer, or is not a dataset folder.
         """
-        folder = Path(folder)
+        storage = open_storage(folder)
         if frames < 1 or shard_size < 1:
-            raise StoreError(f"{folder}: frames ({frames}) and shard size ({shard_size}) must be positive")
+            raise StoreError(f"{storage}: frames ({frames}) and shard size ({shard_size}) must be positive")
+        if not storage.local:
+            return cls._open_object_storage(storage, config, frames, shard_size, run_id, overwrite)
+        folder = storage.path
         mode = claim_output(folder, what="dataset folder", resume=True, resume_flag=None, overwrite=overwrite, owned=DATASET_FILES)
         folder.mkdir(parents=True, exist_ok=True)
         lock_fd = _lock(folder)
@@ -404,19 +461,39 @@ class DatasetStore:
             for run in manifest.runs:
                 if run.status == "running":
                     run.status = "interrupted"
-            store = cls(folder, manifest, scan.committed.copy(), lock_fd, run_id)
+            store = cls(folder, manifest, scan.committed.copy(), lock_fd, run_id, storage)
             store.run.quarantined = quarantined
             return store
         except BaseException:
             os.close(lock_fd)
             raise
 
+    @classmethod
+    def _open_object_storage(cls, storage: Storage, config: dict, frames: int, shard_size: int, run_id: str, overwrite: bool) -> "DatasetStore":
+        """open() on object storage: no lock (writers on other nodes commit other shards at the same
+        time), no clean-up of uncommitted objects (one may be a commit in flight); damaged shards are
+        moved aside (copied under quarantine/, then their record and objects removed)."""
+        if overwrite and storage.exists(MANIFEST_NAME):
+            _clear_object_dataset(storage)
+        manifest = cls._load_or_create_manifest(storage, config, frames, shard_size)
+        scan = scan_dataset(storage, manifest=manifest, keep=())
+        if scan.misfit:
+            raise StoreError(scan.misfit)
+        quarantined = _quarantine(storage, scan)
+        manifest.shards = [c.record() for c in scan.sound]
+        manifest.frames_stored = scan.frames_stored
+        manifest.complete = scan.complete
+        store = cls(storage.url, manifest, scan.committed.copy(), None, run_id, storage)
+        store.run.quarantined = quarantined
+        return store
+
     @staticmethod
-    def _load_or_create_manifest(folder: Path, config: dict, frames: int, shard_size: int) -> Manifest:
+    def _load_or_create_manifest(folder: Path | Storage, config: dict, frames: int, shard_size: int) -> Manifest:
         digest = config_hash(config)
-        path = folder / MANIFEST_NAME
-        if path.exists():
-            manifest = read_manifest(folder)
+        storage = open_storage(folder)
+        folder = storage.path if storage.local else storage.url
+        if storage.exists(MANIFEST_NAME):
+            manifest = read_manifest(storage)
             if manifest.format_version != STORE_VERSION:
                 raise StoreError(f"{folder}: dataset format version {manifest.format_version}; this posebridge writes {STORE_VERSION}")
             if manifest.config_hash != digest:
@@ -430,7 +507,7 @@ class DatasetStore:
                 raise StoreError(f"{folder}: shard size {manifest.shard_size} is stored; requested {shard_size}")
             manifest.frames = frames
             return manifest
-        leftovers = [p.name for p in folder.iterdir() if not p.name.startswith(".")]
+        leftovers = [n for n in storage.names() if not n.startswith(".")]
         if any(_SHARD_RE.match(n) for n in leftovers):
             raise StoreError(f"{folder}: holds shards but no {MANIFEST_NAME}; restore the manifest, use a new folder, or --overwrite")
         if leftovers:
@@ -550,14 +627,16 @@ class DatasetStore:
         arrays = dict(shard.arrays)
         for k, values in shard.strings.items():
             arrays[k] = np.array(values, dtype=str)
-        validate_pairs(arrays, source=f"{self.folder / name}.npz")  # a last consistency check before it lands
+        validate_pairs(arrays, source=self.storage.child(f"{name}.npz"))  # a last consistency check before it lands
         npz = io.BytesIO()
         np.savez(npz, **arrays, skeleton=np.array("h36m17"), pairs_version=np.array(1, dtype=np.int32))
         npz_sha256 = hashlib.sha256(npz.getbuffer()).hexdigest()
-        atomic_write(self.folder / f"{name}.npz", npz.getbuffer())
-        atomic_write(self.folder / f"{name}.tar", buffers)  # the commit point
-        self.committed[shard.first : shard.first + shard.count] = True
         record = ShardRecord(name=name, first_frame=shard.first, count=shard.count, tar_bytes=tar_bytes, npz_sha256=npz_sha256)
+        self.storage.write(f"{name}.npz", npz.getbuffer())
+        self.storage.write(f"{name}.tar", buffers)  # the commit point of a local folder
+        if not self.storage.local:  # object storage: the record, written last, is the commit point
+            self.storage.write(f"{RECORDS_DIR}/{name}.json", record.model_dump_json().encode())
+        self.committed[shard.first : shard.first + shard.count] = True
         with self._manifest_lock:
             self.manifest.shards.append(record)
             self.manifest.shards.sort(key=lambda s: s.first_frame)
@@ -567,9 +646,21 @@ class DatasetStore:
         log.debug("committed %s (%d frames)", name, shard.count)
 
     def _write_manifest(self) -> None:
+        """Local: the whole manifest. Object storage: this writer's run record, and once the
+        manifest without shards or runs (the same bytes whoever writes it: the content config)."""
         with self._manifest_lock:
-            data = self.manifest.with_checksum().model_dump_json(indent=2).encode()
-        atomic_write(self.folder / MANIFEST_NAME, data)
+            if self.storage.local:
+                data = self.manifest.with_checksum().model_dump_json(indent=2).encode()
+            else:
+                run = self.run.model_dump_json(indent=2).encode()
+                base = None if self._manifest_written else _object_manifest(self.manifest)
+        if self.storage.local:
+            self.storage.write(MANIFEST_NAME, data)
+            return
+        if base is not None:
+            self.storage.write(MANIFEST_NAME, base)
+            self._manifest_written = True
+        self.storage.write(f"{RUNS_DIR}/{self.run.run_id}.json", run)
 
     def update_run(self, **fields) -> None:
         """Set fields of this run's record (rejects, gaps, ...); written with the next commit or close."""
@@ -594,11 +685,17 @@ class DatasetStore:
             self.run.status = "complete" if self.complete else ("stopped" if status in (None, "complete") else status)
         try:
             self._write_manifest()
-            cache = self.folder / PAIRS_CACHE_NAME
-            if self.complete and self._writer_error is None and (self.run.frames_stored > 0 or not cache.exists()):
-                export_pairs(self.folder, cache)
+            if self.storage.local:  # the memory-mappable keypoint cache of a complete local folder
+                cache = self.folder / PAIRS_CACHE_NAME
+                if self.complete and self._writer_error is None and (self.run.frames_stored > 0 or not cache.exists()):
+                    export_pairs(self.folder, cache)
+        except OSError as e:
+            if self._writer_error is None:
+                raise
+            log.error("%s: cannot record the run either: %s", self.folder, e)  # the writer's error says why
         finally:
-            os.close(self._lock_fd)
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
         self._raise_writer_error()
 
     def __enter__(self) -> "DatasetStore":
@@ -606,6 +703,23 @@ class DatasetStore:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         self.close("failed" if exc_type is not None else None)
+
+
+def _object_manifest(manifest: Manifest) -> bytes:
+    """The manifest object of an object-storage dataset: everything but the shards and runs, which
+    live in their own record objects (readers merge them: read_manifest)."""
+    base = manifest.model_copy(update={"shards": [], "runs": [], "frames_stored": 0, "complete": False})
+    return base.with_checksum().model_dump_json(indent=2).encode()
+
+
+def _clear_object_dataset(storage: Storage) -> None:
+    """--overwrite on object storage: remove the dataset's objects (manifest, shards, records, runs)."""
+    for name in storage.names():
+        if name == MANIFEST_NAME or _SHARD_RE.match(name):
+            storage.remove(name)
+    for sub in (RECORDS_DIR, RUNS_DIR):
+        for name in storage.names(sub):
+            storage.remove(f"{sub}/{name}")
 
 
 def _npy_bytes(raw, image_size: np.ndarray) -> bytes:
@@ -642,9 +756,14 @@ def _remove_interrupted_commits(folder: Path, manifest: Manifest) -> None:
             p.unlink()
 
 
-def _quarantine(folder: Path, scan: "DatasetScan") -> list[str]:
+def _quarantine(folder: Path | Storage, scan: "DatasetScan") -> list[str]:
     """Move damaged shards (and the .npz of shards whose .tar is lost) into quarantine/, with a
     warning; returns 'name: problem' for each. Their frames are missing now, so they are rendered again."""
+    if isinstance(folder, Storage):
+        if folder.local:
+            folder = folder.path
+        else:
+            return _quarantine_objects(folder, scan)
     moved = []
     for check in scan.damaged:
         files = [p for p in (folder / f"{check.name}.tar", folder / f"{check.name}.npz") if p.exists()]
@@ -658,6 +777,29 @@ def _quarantine(folder: Path, scan: "DatasetScan") -> list[str]:
         if npz.exists():
             text += f"; its {npz.name} was moved to {_move_aside(folder, [npz])}"
         log.warning("%s/%s; its frames %d..%d will be rendered again", folder, text, record.first_frame, record.first_frame + record.count - 1)
+        moved.append(text)
+    return moved
+
+
+def _quarantine_objects(storage: Storage, scan: "DatasetScan") -> list[str]:
+    """_quarantine on object storage: copy a damaged shard's objects under quarantine/NNN/, then
+    remove its commit record (so it counts as missing) and the objects."""
+    moved = []
+    taken = [int(n) for n in storage.names(QUARANTINE_DIR) if n.isdigit()]
+    for check in scan.damaged:
+        target = f"{QUARANTINE_DIR}/{1 + max(taken, default=0):03d}"
+        taken.append(1 + max(taken, default=0))
+        names = [f"{check.name}.tar", f"{check.name}.npz", f"{RECORDS_DIR}/{check.name}.json"]
+        for name in names:
+            try:
+                storage.write(f"{target}/{name.rsplit('/', 1)[-1]}", storage.read_bytes(name))
+            except FileNotFoundError:
+                continue
+        storage.remove(f"{RECORDS_DIR}/{check.name}.json")  # uncommitted from here on
+        for name in names[:2]:
+            storage.remove(name)
+        text = f"{check.problem}; moved to {target}/"
+        log.warning("%s/%s; its frames %d..%d will be rendered again", storage, text, check.first, check.first + check.count - 1)
         moved.append(text)
     return moved
 
@@ -707,9 +849,9 @@ class ShardCheck:
 class DatasetScan:
     """What a dataset folder really holds: sound and damaged shards, lost ones, frames present."""
 
-    folder: Path
+    folder: Path | str
     manifest: Manifest
-    shards: list[ShardCheck]  # every shard with a .tar on disk, in frame-id order
+    shards: list[ShardCheck]  # every shard with a .tar on disk (a commit record on object storage), in frame-id order
     lost: list[ShardRecord]  # listed in the manifest, but no .tar on disk
     committed: np.ndarray  # bool (frames,): in a sound shard
     misfit: str | None = None  # a sound shard that does not fit the frame count (the --frames given)
@@ -765,7 +907,7 @@ class DatasetScan:
 
 
 def scan_dataset(
-    folder: str | Path,
+    folder: str | Path | Storage,
     manifest: Manifest | None = None,
     walk_tars: bool = False,
     keep: tuple[str, ...] | None = None,
@@ -778,22 +920,31 @@ def scan_dataset(
     size is matched against the manifest and the image offsets; with `walk_tars` each tar
     member's header is read too (names, sizes, the images where the .npz says, the end of the
     archive), a few KB per shard. Images are not read: verify_dataset checks their CRC-32.
+    On object storage the committed shards are those with a commit record, and the tar index is
+    not walked (an object is never partly written; its size is checked).
     """
-    folder = Path(folder)
-    manifest = manifest or read_manifest(folder)
+    storage = open_storage(folder)
+    folder = storage.path if storage.local else storage.url
+    manifest = manifest or read_manifest(storage)
     plan = ShardPlan(manifest.frames, manifest.shard_size)
     recorded = {r.name: r for r in manifest.shards}
-    try:
-        names = sorted(p.name for p in folder.iterdir())
-    except OSError as e:
-        raise StoreError(f"{folder}: cannot list the folder ({e})") from None
+    if storage.local:
+        try:
+            names = sorted(p.name for p in folder.iterdir())
+        except OSError as e:
+            raise StoreError(f"{folder}: cannot list the folder ({e})") from None
+    else:
+        records = object_records(storage)
+        recorded = {r.name: r for r in records}
+        names = [f"{r.name}.tar" for r in records]
+        walk_tars = False
     tars = sorted({int(m.group(1)) for n in names if (m := _SHARD_RE.match(n)) and m.group(2) == "tar"})
     committed = np.zeros(plan.frames, dtype=bool)
     checks, misfit = [], None
     for index in tars:
         planned = plan.bounds(index) if index < plan.shard_count else (index * plan.shard_size, 0)
         check = ShardCheck(index, shard_name(index), *planned)
-        ids = _check_shard(folder, check, recorded.get(check.name), plan, walk_tars, keep)
+        ids = _check_shard(storage, check, recorded.get(check.name), plan, walk_tars, keep)
         if check.problem is None and ids is not None and (len(ids) != check.count):
             misfit = misfit or (
                 f"{check.name}.tar holds frames {ids[0]}..{ids[-1]}, which do not fit {plan.frames} frames in shards of "
@@ -809,12 +960,11 @@ def scan_dataset(
     return DatasetScan(folder, manifest, checks, lost, committed, misfit)
 
 
-def _check_shard(folder: Path, check: ShardCheck, record: ShardRecord | None, plan: ShardPlan, walk: bool, keep) -> np.ndarray | None:
+def _check_shard(storage: Storage, check: ShardCheck, record: ShardRecord | None, plan: ShardPlan, walk: bool, keep) -> np.ndarray | None:
     """Fill `check.problem` (or `check.arrays`); returns the frame ids when the .npz is sound."""
     name = check.name
-    npz_path, tar_path = folder / f"{name}.npz", folder / f"{name}.tar"
     try:
-        data = npz_path.read_bytes()
+        data = storage.read_bytes(f"{name}.npz")
     except FileNotFoundError:
         check.problem = f"{name}.npz: missing (the keypoint file of {name}.tar)"
         return None
@@ -837,7 +987,10 @@ def _check_shard(folder: Path, check: ShardCheck, record: ShardRecord | None, pl
     if len(ids) != check.count:
         return ids  # a misfit of the plan: the caller's error
     try:
-        check.tar_bytes = tar_path.stat().st_size
+        check.tar_bytes = storage.size(f"{name}.tar")
+    except FileNotFoundError:
+        check.problem = f"{name}.tar: missing (its commit record names it)"
+        return None
     except OSError as e:
         check.problem = f"{name}.tar: unreadable ({e.strerror or e})"
         return None
@@ -847,7 +1000,7 @@ def _check_shard(folder: Path, check: ShardCheck, record: ShardRecord | None, pl
     elif check.tar_bytes < last_end + 2 * _TAR_BLOCK:
         check.problem = f"{name}.tar: truncated ({check.tar_bytes} bytes; its last image ends at byte {last_end})"
     elif walk:
-        problem = _walk_tar(tar_path, arrays)
+        problem = _walk_tar(storage.file(f"{name}.tar"), arrays)
         if problem:
             check.problem = f"{name}.tar: {problem}"
     if check.problem is None:
@@ -1039,7 +1192,7 @@ def _walk_members(mm, size: int, arrays: dict[str, np.ndarray], headers: list[by
 # reading
 
 
-def open_dataset(folder: str | Path, keys: tuple[str, ...] | None = None, warn: bool = True) -> DatasetScan:
+def open_dataset(folder: str | Path | Storage, keys: tuple[str, ...] | None = None, warn: bool = True) -> DatasetScan:
     """Scan `folder` for reading: StoreError (naming the file) when a shard is damaged or none is
     committed; a warning when frames are missing (unless the caller reports it: warn=False).
     Keeps the arrays `keys` (all when None)."""
@@ -1079,13 +1232,15 @@ class DatasetReader:
 
     IMAGE_KEYS = ("image_offset", "image_bytes", "image_ext", "image_crc32", "mask_offset", "mask_bytes", "mask_crc32")
 
-    def __init__(self, folder: str | Path, keys: tuple[str, ...] | None = None, warn: bool = True):
+    def __init__(self, folder: str | Path | Storage, keys: tuple[str, ...] | None = None, warn: bool = True):
         self._files: dict[int, Any] = {}
         self._pid = os.getpid()
-        self.folder = Path(folder)
+        self.storage = open_storage(folder)
+        self.folder = self.storage.path if self.storage.local else self.storage.url
         wanted = None if keys is None else tuple(dict.fromkeys((*keys, "frame_id", *self.IMAGE_KEYS)))
-        scan = open_dataset(self.folder, wanted, warn=warn)
-        self.tars = [str(self.folder / f"{c.name}.tar") for c in scan.sound]
+        scan = open_dataset(self.storage, wanted, warn=warn)
+        self.shard_names = [c.name for c in scan.sound]
+        self.tars = [self.storage.child(f"{c.name}.tar") for c in scan.sound]
         self.arrays = _concat(scan, wanted)
         self.shard_of_row = np.repeat(np.arange(len(scan.sound)), [c.count for c in scan.sound])
 
@@ -1097,7 +1252,7 @@ class DatasetReader:
             self._files, self._pid = {}, os.getpid()
         f = self._files.get(shard)
         if f is None:
-            f = self._files[shard] = open(self.tars[shard], "rb")
+            f = self._files[shard] = self.storage.open(f"{self.shard_names[shard]}.tar")
         return f
 
     @property
@@ -1236,9 +1391,10 @@ def load_dataset_pairs(folder: str | Path, mmap: bool = False) -> Pairs:
     mmap=True memory-maps `pairs.npz` (written when the dataset is complete) when it is current,
     and otherwise concatenates the shards in memory. The shards are checked either way.
     """
-    folder = Path(folder)
-    scan = open_dataset(folder, (*_PAIRS_KEYS, "frame_id"))
-    if mmap:
+    storage = open_storage(folder)
+    folder = storage.path if storage.local else storage.url
+    scan = open_dataset(storage, (*_PAIRS_KEYS, "frame_id"))
+    if mmap and storage.local:
         cache = folder / PAIRS_CACHE_NAME
         if cache.is_file():
             cached = read_pairs_arrays(cache, mmap=True)

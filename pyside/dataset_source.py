@@ -17,7 +17,7 @@ class DatasetSource(PairsSource):
 
     def __init__(self, folder: str | Path):
         self.reader = DatasetReader(folder, _KEYS)
-        super().__init__(Pairs(**{k: self.reader.arrays[k] for k in _KEYS}), name=Path(folder).name)
+        super().__init__(Pairs(**{k: self.reader.arrays[k] for k in _KEYS}), name=str(folder).rstrip("/").rsplit("/", 1)[-1])
 
     def sample(self, i: int) -> ViewerSample:
         sample = super().sample(i)

@@ -63,7 +63,13 @@ class PairsSource:
 
 
 def open_source(path: str | Path):
-    """A viewer source for a pairs .npz file or a dataset folder."""
+    """A viewer source for a pairs .npz file or a dataset folder (local, or an fsspec URL)."""
+    from generator.storage import is_remote
+
+    if is_remote(path):
+        from .dataset_source import DatasetSource
+
+        return DatasetSource(str(path))
     path = Path(path)
     if path.is_dir():
         from .dataset_source import DatasetSource

@@ -214,6 +214,31 @@ def test_writer_chunks_in_any_order_and_declared_strings(tmp_path):
     assert zipfile.ZipFile(path).testzip() is None
 
 
+def test_writer_checksums_on_another_thread_while_it_writes(tmp_path):
+    """write(crc=False) on one thread, add_crc of the same chunks in order on another: the running
+    CRCs are complete before close (nothing is read back) and right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    arrays = _arrays(12)
+    keys = ("joints_2d", "joints_3d", "K", "image_size", "subject")
+    path = tmp_path / "crc.npz"
+    with PairsWriter(path, 12) as w, ThreadPoolExecutor(1) as crc, ThreadPoolExecutor(1) as write:
+        w.allocate("subject", arrays["subject"].dtype)
+        for k in keys[:4]:
+            w.allocate(k, arrays[k].dtype, arrays[k].shape[1:])
+        jobs = []
+        for start in (0, 4, 8):
+            chunk = {k: arrays[k][start : start + 4] for k in keys}
+            jobs += [crc.submit(w.add_crc, start, chunk), write.submit(w.write, start, chunk, False)]
+        for job in jobs:
+            job.result()
+        assert all(m.crc_in_order and m.crc_rows == m.rows == m.rows_written for m in w._members.values())
+    pairs = load_pairs(path)
+    for key in keys:
+        np.testing.assert_array_equal(getattr(pairs, key), arrays[key])
+    assert zipfile.ZipFile(path).testzip() is None
+
+
 def test_writer_aligns_member_data_to_64_bytes(tmp_path):
     path = save_pairs(tmp_path / "aligned.npz", _arrays(7))
     for key, a in read_pairs_arrays(path, mmap=True).items():

@@ -358,26 +358,38 @@ def test_seeded_runs_repeat_keypoint_for_keypoint_whatever_the_worker_count(refe
 def test_a_player_killed_mid_run_is_replaced_and_the_run_completes(reference, tmp_path):
     out = tmp_path / "ds"
     config, launcher = _generate(out, workers=2, launcher_cls=RecordingLauncher)
-    result = {}
-    thread = threading.Thread(target=lambda: result.setdefault("summary", run_generate(config, out, launcher, show_progress=False)))
+    result, started = {}, []
+    run = lambda: result.setdefault("summary", run_generate(config, out, launcher, show_progress=False, on_start=started.append))  # noqa: E731
+    thread = threading.Thread(target=run)
     thread.start()
     deadline = time.monotonic() + 60
-    while not launcher.handles:
+    while not started:
         assert time.monotonic() < deadline, "no player started"
         time.sleep(0.001)
-    victim = launcher.handles[0]
-    # Run the victim in 5 ms slices, stopped in between, until its first shard is stored: it is then
-    # stopped (alive, with more frames to go) when it is killed, however loaded the machine is.
+    supervisor = started[0]
+    victim, other = launcher.handles
+    assert victim.player_id == "w0.0"
+    os.kill(other.pid, signal.SIGSTOP)  # held until the victim is killed, so the run cannot end first
+
+    def mid_unit() -> bool:
+        """The victim holds a unit of which one to len - 3 frames have arrived: at least 2 of the
+        rest are not rendered yet (it renders about one frame per 5 ms slice), so they are lost."""
+        units = supervisor.queue.leases.get("w0.0", [])
+        arrived = int(supervisor.store.received[units[-1]].sum()) if units else 0
+        return units and 0 < arrived <= len(units[-1]) - 3
+
+    # Run the victim in 5 ms slices, stopped in between, until it is stopped in the middle of a unit
+    # it leased, however loaded the machine is; then the other player goes on.
     os.kill(victim.pid, signal.SIGSTOP)
-    while not (out / "shard-000000.tar").exists():
-        assert time.monotonic() < deadline, "player w0.0 stored no shard"
-        assert victim.poll() is None, "the player finished within one 5 ms slice"
+    while not mid_unit():
+        assert time.monotonic() < deadline, "player w0.0 was never caught in the middle of a unit"
+        assert victim.poll() is None and thread.is_alive(), "the run ended before the victim was caught mid-unit"
         os.kill(victim.pid, signal.SIGCONT)
         time.sleep(0.005)
         os.kill(victim.pid, signal.SIGSTOP)
-        time.sleep(0.001)
-    assert victim.poll() is None
+        time.sleep(0.002)
     os.kill(victim.pid, signal.SIGKILL)
+    os.kill(other.pid, signal.SIGCONT)
     thread.join(90)
     summary = result["summary"]
     assert victim.poll() == -signal.SIGKILL

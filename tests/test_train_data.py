@@ -43,9 +43,9 @@ def _identity(rows, rng):
 
 
 def test_data_spec_parsing():
-    assert DataSpec.parse("a/b.npz") == DataSpec(Path("a/b.npz"), 1.0)
-    assert DataSpec.parse("a/b.npz:0.25") == DataSpec(Path("a/b.npz"), 0.25)
-    assert DataSpec.parse("C:/odd:name.npz") == DataSpec(Path("C:/odd:name.npz"), 1.0)  # a non-number tail is path
+    assert DataSpec.parse("a/b.npz") == DataSpec("a/b.npz", 1.0)
+    assert DataSpec.parse("a/b.npz:0.25") == DataSpec("a/b.npz", 0.25)
+    assert DataSpec.parse("C:/odd:name.npz") == DataSpec("C:/odd:name.npz", 1.0)  # a non-number tail is path
     with pytest.raises(ValueError, match="weight '-1' must be a positive number"):
         DataSpec.parse("x.npz:-1")
     with pytest.raises(FileNotFoundError, match="no such pairs file or dataset folder"):

@@ -1,5 +1,6 @@
-"""DDP synchronizes: two gloo ranks that read different rows end with the same model, and with the
-model one process gets from the same global batches (tests/test_train_cli.py runs DDP under torchrun)."""
+"""DDP synchronizes: two gloo ranks that read different rows (and draw their own on-the-fly pairs)
+end with the same model, and with the model one process gets from the same global batches
+(tests/test_train_cli.py runs DDP under torchrun)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ def _one_process_on_the_global_batches(cfg: TrainConfig) -> dict[str, torch.Tens
     """The trainer's steps in one process, each on the union of the ranks' local batches (the same
     rows, noise and mirroring: the ranks' streams are rebuilt here from their seeds)."""
     specs = [DataSpec.parse(d) for d in cfg.data]
-    sources = [open_source(s.path) for s in specs]
+    sources = [open_source(s.path, seed=cfg.seed) for s in specs]
     weights = [s.weight for s in specs]
     torch.manual_seed(cfg.seed)
     model = build_model(cfg.model, cfg.net)
@@ -78,7 +79,7 @@ def test_ddp_ranks_agree_with_each_other_and_with_one_process(kind, tmp_path):
     # Dropout draws its masks per rank, so it is off; noise and mirroring stay on (the reference
     # draws the ranks' random numbers). Stereo: one epoch of each stage.
     cfg = TrainConfig(
-        data=[f"{tmp_path}/a.npz:0.75", f"{tmp_path}/b.npz:0.25"], model=kind, net={"width": 32, "blocks": 1, "dropout": 0.0},
+        data=[f"{tmp_path}/a.npz:0.5", f"{tmp_path}/b.npz:0.25", "synthetic:prior?prior_size=500:0.25"], model=kind, net={"width": 32, "blocks": 1, "dropout": 0.0},
         epochs=2, steps_per_epoch=4, batch_size=64, block_rows=50, buffer_blocks=2, threads=1, stats_samples=400,
     )
     states = tmp_path / "states"

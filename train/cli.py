@@ -20,7 +20,7 @@ _path = click.Path(path_type=Path)
 
 
 @click.command("train")
-@click.option("--data", "data", multiple=True, metavar="PATH[:WEIGHT]", help="A pairs .npz or Bridge dataset folder, with a mixing weight; repeat to mix.")
+@click.option("--data", "data", multiple=True, metavar="PATH[:WEIGHT]", help="A pairs .npz, a Bridge dataset folder, or synthetic:SOURCE[?config=F&exclude=S,..] (pairs made on the fly from a mocap folder, 'bundled' or 'prior'), with a mixing weight; repeat to mix.")
 @click.option("--model", type=click.Choice(["stereo", "single"]), help="stereo (the paper's generator) or single (the Martinez baseline).")
 @click.option("--epochs", type=int)
 @click.option("--batch-size", type=int, help="Global batch size (split over DDP ranks).")
@@ -40,9 +40,15 @@ _path = click.Path(path_type=Path)
 @click.option("--threads", type=int, help="torch CPU threads per process.")
 @click.option("--device", help="auto, cpu, cuda or cuda:N.")
 @click.option("--no-progress", is_flag=True, help="No progress bars.")
+@click.option("--executor", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: this process (or a torchrun rank); ray: --workers Ray Train workers (TorchTrainer), the same code per worker.")
+@click.option("--workers", type=int, default=2, show_default=True, help="Ray Train workers (--executor ray).")
+@click.option("--ray-address", help="Ray cluster to join (HOST:PORT or auto) with --executor ray. [a local one]")
+@click.option("--gpu", "use_gpu", is_flag=True, help="One GPU per Ray Train worker (NCCL); else CPUs (gloo).")
 @user_errors
-def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress):
-    """Train the stereo label generator (or the single-view baseline); works under torchrun."""
+def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress,
+          executor="local", workers=2, ray_address=None, use_gpu=False):
+    """Train the stereo label generator (or the single-view baseline); works under torchrun and Ray Train."""
     from generator.config_file import read_config_mapping, set_dotted, validate_config
     from generator.outputs import check_flags
 
@@ -64,6 +70,13 @@ def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, 
         "net.width": width, "net.blocks": blocks, "net.dropout": dropout, "net.max_norm": max_norm,
     }  # fmt: skip
     cfg = validate_config(TrainConfig, set_dotted(values, overrides), str(config_file or "flags"), what="training config")
+    if executor == "ray":
+        from .ray_train import train_on_ray
+
+        m = train_on_ray(cfg, out, workers, resume=resume, overwrite=overwrite, use_gpu=use_gpu, ray_address=ray_address)
+        console.print(f"[bold]{m['model']}[/] on {m['world_size']} Ray Train workers: {m['epochs']} epochs, {m['steps']} steps, "
+                      f"final loss {m['final_loss']:.4f}, {m['samples_per_s']:.0f} samples/s -> {out}")
+        return
     run = train_run(cfg, out, resume=resume, overwrite=overwrite, show_progress=not no_progress)
     if int(os.environ.get("RANK", "0")) == 0:
         m = run.read_metrics()

@@ -1,12 +1,14 @@
 """Training data: sources (pairs files, Bridge dataset folders), weighted mixing and streaming.
 
-`--data PATH[:WEIGHT]` names a source; every batch holds rows of each source in proportion to the
+`--data PATH[:WEIGHT]` names a source (or `synthetic:SOURCE[:WEIGHT]`, pairs made on the fly,
+train/synthetic.py); every batch holds rows of each source in proportion to the
 weights (each batch exactly, up to rounding that is carried over to later batches). Sources are
 memory-mapped and streamed: a source is cut into contiguous blocks, the blocks are visited in a
 random order, and rows are shuffled within a buffer of a few blocks, so memory stays at a few
 blocks per source however large the files are. Under DDP each rank reads a disjoint share of the
 blocks. Everything is seeded by (seed, epoch, source, rank), so an epoch is reproducible on its own
-and training can resume at any epoch boundary bit for bit.
+and training can resume at any epoch boundary bit for bit. A synthetic source has no rows to
+share: each rank gets its own generated stream, seeded by the same four numbers.
 """
 
 from __future__ import annotations
@@ -21,15 +23,19 @@ import numpy as np
 from generator.pairs_io import Pairs, load_pairs
 from generator.store import MANIFEST_NAME, load_dataset_pairs
 
+from generator.storage import is_remote
+
+from .synthetic import SyntheticSource, SyntheticSpec, is_synthetic
+
 # Arrays a training batch needs from a source (the optional ones may be absent).
 ROW_KEYS = ("joints_2d", "joints_3d", "K", "joints_2d_right", "baseline_mm")
 
 
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
-    """One `--data` argument: a source path and its mixing weight."""
+    """One `--data` argument: a source (a path, or `synthetic:...`) and its mixing weight."""
 
-    path: Path
+    path: str
     weight: float = 1.0
 
     @staticmethod
@@ -40,19 +46,30 @@ class DataSpec:
             try:
                 weight = float(tail)
             except ValueError:
-                return DataSpec(Path(text))
+                return DataSpec(str(text))
             if not math.isfinite(weight) or weight <= 0:
                 raise ValueError(f"--data {text!r}: the weight {tail!r} must be a positive number")
-            return DataSpec(Path(head), weight)
-        return DataSpec(Path(text))
+            return DataSpec(head, weight)
+        return DataSpec(str(text))
 
     def __str__(self) -> str:
         return f"{self.path}:{self.weight:g}"
 
 
-def open_source(path: str | Path, allow_empty: bool = False) -> Pairs:
+Source = Pairs | SyntheticSource
+
+
+def open_source(path: str | Path, allow_empty: bool = False, seed: int = 0) -> Source:
     """A source's pairs, memory-mapped: a pairs v1 `.npz`, or a Bridge dataset folder (with the
-    manifest.json `posebridge generate` writes). A source without rows is an error unless allowed."""
+    manifest.json `posebridge generate` writes); or a `synthetic:` generator (its pose bank drawn
+    with `seed` when it is the prior). A source without rows is an error unless allowed."""
+    if is_synthetic(str(path)):
+        return SyntheticSource(SyntheticSpec.parse(str(path)), seed)
+    if is_remote(path):  # a dataset folder on object storage (s3://bucket/prefix), read into memory
+        pairs = load_dataset_pairs(str(path))
+        if len(pairs) == 0 and not allow_empty:
+            raise ValueError(f"{path}: holds no pairs (0 rows); nothing to train or evaluate on")
+        return pairs
     path = Path(path)
     if path.is_dir():
         if not (path / MANIFEST_NAME).is_file():
@@ -68,6 +85,18 @@ def open_source(path: str | Path, allow_empty: bool = False) -> Pairs:
     if len(pairs) == 0 and not allow_empty:
         raise ValueError(f"{path}: holds no pairs (0 rows); nothing to train or evaluate on")
     return pairs
+
+
+def source_rows(source: Source) -> int | None:
+    """Rows of one pass over a source; None for a synthetic one (endless)."""
+    return None if isinstance(source, SyntheticSource) else len(source)
+
+
+def make_stream(source: Source, seed: tuple[int, ...], rank: int, world: int, block_rows: int, buffer_blocks: int):
+    """The source's stream for one rank: a RowStream over its rows, or a new synthetic stream."""
+    if isinstance(source, SyntheticSource):
+        return source.stream(seed, rank)
+    return RowStream(source, seed, rank, world, block_rows, buffer_blocks)
 
 
 def rows_of(pairs: Pairs, index) -> dict[str, np.ndarray | None]:
@@ -175,7 +204,7 @@ class MixedBatches:
 
     def __init__(
         self,
-        sources: list[Pairs],
+        sources: list[Source],
         weights: list[float],
         batch_size: int,
         transform: Callable[[dict, np.random.Generator], dict[str, np.ndarray]],
@@ -192,9 +221,7 @@ class MixedBatches:
         self.weights = w / w.sum()
         self.batch_size = batch_size
         self.transform = transform
-        self.streams = [
-            RowStream(p, (seed, epoch, i), rank, world, block_rows, buffer_blocks) for i, p in enumerate(sources)
-        ]
+        self.streams = [make_stream(p, (seed, epoch, i), rank, world, block_rows, buffer_blocks) for i, p in enumerate(sources)]
         self._carry = np.zeros(len(sources))
         self._rng = np.random.default_rng([seed, epoch, rank, 2])
 

@@ -32,7 +32,7 @@ from generator.store import atomic_write
 
 from .checkpoint import CHECKPOINT_NAME, Checkpoint, load_checkpoint, save_checkpoint
 from .config import TrainConfig
-from .data import DataSpec, MixedBatches, open_source
+from .data import DataSpec, MixedBatches, open_source, source_rows
 from .evaluate import evaluate_pairs
 from .figures import plot_loss_curves
 from .inference import Lifter
@@ -87,14 +87,16 @@ class DistContext:
 
 
 def _init_distributed(device: str) -> DistContext:
-    """Join the process group when launched by torchrun (WORLD_SIZE > 1); pick the device."""
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1), or use the one Ray
+    Train set up (train/ray_train.py): one code path for both. Pick the device."""
     world = int(os.environ.get("WORLD_SIZE", "1"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dev = torch.device(device)
     if dev.type == "cuda" and dev.index is None:
-        dev = torch.device("cuda", local_rank)
+        # torchrun shows every GPU of the node; Ray Train shows each worker its own GPU only.
+        dev = torch.device("cuda", local_rank if local_rank < torch.cuda.device_count() else 0)
     owns = world > 1 and not dist.is_initialized()
     if owns:
         if dev.type == "cuda":
@@ -145,13 +147,19 @@ def feature_transform(cfg: TrainConfig):
 
 def fit_statistics(model: StereoLifter | SingleLifter, sources, weights, cfg: TrainConfig) -> None:
     """Fit every ZScore of the model on a sample of the (augmented) training mixture."""
-    total = sum(len(s) for s in sources)
-    n = max(16, min(cfg.stats_samples, total))
+    rows = [source_rows(s) for s in sources]
+    n = cfg.stats_samples if None in rows else max(16, min(cfg.stats_samples, sum(rows)))
     model.fit_normalization(MixedBatches(sources, weights, n, feature_transform(cfg), seed=cfg.seed, epoch=_STATS_STREAM).next())
 
 
 def _steps_per_epoch(cfg: TrainConfig, sources) -> int:
-    return cfg.steps_per_epoch or max(1, math.ceil(sum(len(s) for s in sources) / cfg.batch_size))
+    """The configured steps, or one pass over the file sources' rows (synthetic ones are endless)."""
+    if cfg.steps_per_epoch:
+        return cfg.steps_per_epoch
+    rows = [n for n in map(source_rows, sources) if n is not None]
+    if not rows:
+        raise ValueError("only synthetic data sources: give --steps-per-epoch (they have no end to define an epoch)")
+    return max(1, math.ceil(sum(rows) / cfg.batch_size))
 
 
 def _lr(cfg: TrainConfig, step: int) -> float:
@@ -240,8 +248,9 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
     if cfg.batch_size % ctx.world:
         raise ValueError(f"batch size {cfg.batch_size} is not divisible by the {ctx.world} ranks")
     specs = [DataSpec.parse(d) for d in cfg.data]
-    sources = [open_source(s.path) for s in specs]
+    sources = [open_source(s.path, seed=cfg.seed) for s in specs]
     weights = [s.weight for s in specs]
+    steps_per_epoch = _steps_per_epoch(cfg, sources)
     _claim_run(run, resume, overwrite, ctx, [s.path for s in specs])
 
     torch.manual_seed(cfg.seed)  # the initial weights
@@ -267,7 +276,6 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
         run.path.mkdir(parents=True, exist_ok=True)
         run.config.write_text(yaml.safe_dump(cfg.model_dump(mode="json"), sort_keys=False))
 
-    steps_per_epoch = _steps_per_epoch(cfg, sources)
     log_every = cfg.log_every or max(1, steps_per_epoch // 50)
     local_batch = cfg.batch_size // ctx.world
     log.info(
