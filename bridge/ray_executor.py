@@ -402,7 +402,10 @@ def run_generate_ray(
         while True:
             futures = {s.future: s for s in slots if s.future is not None}
             if futures:
-                done, _ = ray.wait(list(futures), num_returns=len(futures), timeout=0.25)
+                # The first to finish gets its next unit at once (waiting for all would idle it).
+                done, rest = ray.wait(list(futures), num_returns=1, timeout=0.25)
+                if done and rest:
+                    done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
                 for ref in done:
                     slot = futures[ref]
                     try:
