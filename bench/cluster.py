@@ -1,9 +1,10 @@
 """Scale-out figures: a 2-player run on a local Ray cluster against `--executor local`, shard
 writes to S3 (SeaweedFS on 127.0.0.1) against the local disk, and what 10M frames would need.
 
-1. The same generate run (default config: the human body, 256², JPEG + mask) made twice in
-   this process, once by two local player processes and once by two Ray actors on an in-process
-   local cluster (its start-up not timed; actor start-up is, as process start-up is locally).
+1. The same generate run (default config: the human body, 256², JPEG + mask) made in this
+   process by two local player processes and by two Ray actors on an in-process local cluster,
+   alternating, after one small untimed run of each (the cluster's start-up is not timed; actor
+   start-up is, as process start-up is locally).
    Prints frames/s of both and the ratio, and checks the two datasets hold the same keypoints.
 2. Real shards of that dataset (.tar and .npz bytes) written again and again through the store's
    storage layer: `LocalStorage.write` (temporary name, fsync, rename, folder fsync) against
@@ -62,6 +63,11 @@ def main() -> None:
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         times: dict[str, list[float]] = {"local": [], "ray": []}
         per: dict[str, dict] = {}
+        # One small untimed run of each first: process, shader-cache and Ray worker warm-up are
+        # paid once, by neither timed run.
+        warm = config.model_copy(update={"frames": 64})
+        run_generate(warm, tmp / "warm-local", BuiltinLauncher.from_config(warm, tmp / "warm-local" / ".run"), show_progress=False)
+        run_generate_ray(warm, tmp / "warm-ray")
         for round_ in range(args.rounds):
             local = tmp / f"local{round_}"
             t = time.perf_counter()

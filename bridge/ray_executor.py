@@ -97,6 +97,9 @@ class ShardAffinityQueue:
     def queued(self) -> int:
         return int(sum(len(u) for u in self._units))
 
+    def queued_ids(self) -> np.ndarray:
+        return np.concatenate(list(self._units)) if self._units else np.zeros(0, np.int64)
+
     def __bool__(self) -> bool:
         return bool(self._units)
 
@@ -369,7 +372,7 @@ def run_generate_ray(
     config_json = config.model_dump_json()
     queue = ShardAffinityQueue(missing, max(1, config.workers), config.shard_size)
     slots = [_Slot(i) for i in range(max(1, min(config.workers, len(missing))))]
-    counts = {"started": 0, "restarted": 0}
+    counts = {"started": 0, "restarted": 0, "nodes_lost": 0, "lost_committed": 0}
     strategy = NodeAffinitySchedulingStrategy(here, soft=False) if local_dataset else "DEFAULT"
 
     def start(*starting: _Slot) -> None:
@@ -390,7 +393,41 @@ def run_generate_ray(
             if unit is not None:
                 slot.unit, slot.future = unit, slot.actor.render.remote(unit.tolist())
 
-    state = {"slots": slots, "collectors": collectors, "queue": queue, "run_id": run_id}
+    def committed_now() -> np.ndarray:
+        """bool (frames,): in a shard committed to the dataset (a scan of what is stored)."""
+        return scan_dataset(open_storage(out), keep=()).committed
+
+    def finished() -> bool:
+        """No collector lost: their counts are exact. After a loss the counts may include its
+        shards twice, so the dataset itself is asked (every missing id committed)."""
+        return counts["nodes_lost"] == 0 or bool(committed_now()[missing].all())
+
+    def lose_node(node: str, error: BaseException) -> None:
+        """A collector died: what it committed stays; every other frame of the shards bound to its
+        node is queued again (for any node), and that node's players are replaced."""
+        log.warning("the collector of node %s died (%s): its uncommitted shards are rendered again", node[:12], type(error).__name__)
+        collectors.pop(node)
+        endpoints.pop(node)
+        counts["nodes_lost"] += 1
+        done = committed_now()
+        live = sum(ray.get(c.status.remote())["committed_new"] for c in collectors.values())
+        counts["lost_committed"] = int(done[missing].sum()) - live  # what the dead collectors committed
+        queued = queue.queued_ids()
+        for shard in queue.unbind_node(node):
+            first, count = shard * config.shard_size, min(config.shard_size, config.frames - shard * config.shard_size)
+            ids = np.arange(first, first + count)
+            queue.give_back(ids[~done[ids] & ~np.isin(ids, queued)])
+        for slot in slots:
+            if slot.node == node:
+                try:
+                    ray.kill(slot.actor)
+                except Exception:  # noqa: BLE001 - already gone with its node
+                    pass
+                slot.attempt += 1
+                counts["restarted"] += 1
+                start(slot)
+
+    state = {"slots": slots, "collectors": collectors, "queue": queue, "run_id": run_id, "lose_node": lose_node}
     status = "failed"
     try:
         start(*slots)
@@ -402,7 +439,10 @@ def run_generate_ray(
         while True:
             futures = {s.future: s for s in slots if s.future is not None}
             if futures:
-                done, _ = ray.wait(list(futures), num_returns=len(futures), timeout=0.25)
+                # The first to finish gets its next unit at once (waiting for all would idle it).
+                done, rest = ray.wait(list(futures), num_returns=1, timeout=0.25)
+                if done and rest:
+                    done += ray.wait(rest, num_returns=len(rest), timeout=0)[0]
                 for ref in done:
                     slot = futures[ref]
                     try:
@@ -419,19 +459,26 @@ def run_generate_ray(
                 time.sleep(0.1)
             for slot in slots:
                 dispatch(slot)
-            statuses = ray.get([c.status.remote() for c in collectors.values()])
-            errors = [st["error"] for st in statuses if st["error"]]
+            statuses = {}
+            for node, actor in list(collectors.items()):
+                try:
+                    statuses[node] = ray.get(actor.status.remote())
+                except ray.exceptions.RayActorError as e:  # a lost node (or its collector): its open shards are gone
+                    lose_node(node, e)
+            errors = [st["error"] for st in statuses.values() if st["error"]]
             if errors:
                 raise GenerateError(f"{out}: a collector failed: {errors[0]}")
-            if sum(st["committed_new"] for st in statuses) >= len(missing):
+            if not statuses:
+                continue
+            if sum(st["committed_new"] for st in statuses.values()) + counts["lost_committed"] >= len(missing) and finished():
                 status = "complete"
                 break
-            received = sum(st["received"] for st in statuses)
+            received = sum(st["received"] for st in statuses.values())
             if received != last_received:
                 last_received, last_progress = received, time.monotonic()
             idle = all(s.future is None for s in slots)
             if idle and not queue and time.monotonic() - last_progress > 10.0:
-                lost = _missing_ids(ray, collectors, missing)
+                lost = _missing_ids(ray, collectors, committed_now(), missing)
                 log.warning("%d frames never arrived (lost with a player); rendering them again", len(lost))
                 queue.give_back(lost)
                 last_progress = time.monotonic()
@@ -510,13 +557,17 @@ def _recover(ray, slot: _Slot, collectors: dict, queue: ShardAffinityQueue, erro
     if slot.unit is None:
         return
     time.sleep(0.2)  # let what it sent before it died reach the collector
-    arrived = np.asarray(ray.get(collectors[slot.node].received.remote(slot.unit.tolist())), dtype=bool)
+    collector = collectors.get(slot.node)
+    try:
+        arrived = np.asarray(ray.get(collector.received.remote(slot.unit.tolist())), dtype=bool) if collector else np.zeros(len(slot.unit), bool)
+    except ray.exceptions.RayActorError:
+        return  # its node's collector is gone too: lose_node queues the node's shards again
     queue.give_back(slot.unit[~arrived])
 
 
-def _missing_ids(ray, collectors: dict, ids: np.ndarray) -> np.ndarray:
-    """Of `ids`, those no collector received."""
-    arrived = np.zeros(len(ids), dtype=bool)
+def _missing_ids(ray, collectors: dict, committed: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Of `ids`, those neither committed nor received by a live collector."""
+    arrived = committed[ids].copy()
     for c in collectors.values():
         arrived |= np.asarray(ray.get(c.received.remote(ids.tolist())), dtype=bool)
     return ids[~arrived]

@@ -137,6 +137,36 @@ def test_a_killed_actor_is_replaced_and_an_interrupted_run_resumes_with_exact_co
     assert verify_dataset(out) == (96, [])
 
 
+@pytest.mark.timeout(240)
+def test_a_lost_collector_loses_only_its_open_shards(ray_cluster, local_reference, tmp_path):
+    """The node's collector dies mid-run (as with a lost node): what it committed stays, its open
+    shards are rendered again through a new collector, and the dataset is the same, exactly."""
+    ray = ray_cluster
+    out = tmp_path / "ray"
+    killed = {}
+
+    def kill_collector(state) -> None:
+        def watch() -> None:
+            node, collector = next(iter(state["collectors"].items()))
+            deadline = time.monotonic() + 120
+            while time.monotonic() < deadline:
+                st = ray.get(collector.status.remote())
+                if st["committed_new"] >= 16 and st["received"] > st["committed"]:  # a shard stored, another open
+                    killed["status"] = st
+                    ray.kill(collector, no_restart=True)
+                    return
+                time.sleep(0.005)
+
+        threading.Thread(target=watch, daemon=True).start()
+
+    summary = run_generate_ray(load_generate_config(None, RUN), out, on_start=kill_collector)
+    assert "status" in killed, "the collector was never caught with an open shard"
+    assert summary.complete and summary.frames_stored == 96 and summary.players_restarted >= 2  # both players were on that node
+    assert load_dataset_arrays(out, ("frame_id",))["frame_id"].tolist() == list(range(96))
+    _assert_same(load_dataset_arrays(out, KEYS), local_reference)
+    assert verify_dataset(out) == (96, [])
+
+
 @pytest.mark.timeout(300)
 def test_ray_train_trains_the_model_torchrun_trains(ray_cluster, tmp_path):
     """The same config under TorchTrainer (2 gloo workers) and under 2 torchrun-style ranks: the

@@ -109,6 +109,14 @@ def test_inspect_export_view_pytorch_and_train_from_s3(generated, tmp_path):
     assert json.loads((run / "metrics.json").read_text())["data"] == [url]
 
 
+def test_file_urls_are_local_folders(generated, tmp_path):
+    _, local = generated
+    url = f"file://{local}"
+    assert open_storage(url).local and load_dataset_arrays(url, ("frame_id",))["frame_id"].tolist() == list(range(24))
+    result = CliRunner().invoke(main, ["inspect", url, "--json", "--sheet", str(tmp_path / "s.png")])
+    assert result.exit_code == 0, result.output
+
+
 def test_endpoint_and_credentials_from_flags_instead_of_the_environment(generated, s3, monkeypatch, tmp_path):
     from generator import storage
 
