@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from generator.camera import DEFAULT_BASELINE_MM
 
+from .detector_noise import DetectorNoiseConfig
 from .models import NetConfig
 
 
@@ -23,10 +24,19 @@ class TrainConfig(BaseModel):
     batch_size: int = Field(1024, ge=2)  # global: split over the DDP ranks
     steps_per_epoch: int | None = Field(None, ge=1)  # default: total rows of all sources / batch size
     lr: float = Field(1e-3, gt=0)
-    lr_decay: float = Field(0.96, gt=0, le=1)  # multiplied in every lr_decay_steps (Martinez et al.)
+    # exponential: lr x lr_decay every lr_decay_steps (Martinez et al.); cosine: from lr down to
+    # lr x lr_final at the last step. Either after warmup_steps of linear warm-up.
+    lr_schedule: Literal["exponential", "cosine"] = "exponential"
+    lr_decay: float = Field(0.96, gt=0, le=1)
     lr_decay_steps: int = Field(100_000, ge=1)
+    lr_final: float = Field(0.01, gt=0, le=1)
+    warmup_steps: int = Field(0, ge=0)
+    weight_decay: float = Field(0.0, ge=0)  # decoupled (AdamW); 0: plain Adam
     baseline_mm: float = Field(DEFAULT_BASELINE_MM, gt=0)  # the right view's baseline
     noise_px: float = Field(5.0, ge=0)  # train-time 2D noise: per-sample std drawn from [0, noise_px]
+    # Train-time detector-like 2D errors (train/detector_noise.py) at a per-sample strength drawn
+    # from [0, 1], before the Gaussian noise; None: off.
+    detector_noise: DetectorNoiseConfig | None = None
     mirror: bool = True  # random left/right mirroring of training samples
     end_to_end_epochs: int | None = Field(None, ge=0)  # stereo: final epochs trained end to end (default epochs // 2)
     # Weight of the right-view loss in the end-to-end stage: 0.1 let the 3D loss shape the view

@@ -6,8 +6,9 @@ per joint (docs/conventions.md, "The right view"), which scales linearly with th
   any file baseline;
 - otherwise it comes from `joints_3d` and the model's baseline: b / z.
 Augmentations (train time only): a random mirror (x -> -x in the camera frame with left/right
-joints swapped, an exact new scene in normalized coordinates, whatever K is) and Gaussian pixel
-noise on the inputs, with a per-sample std drawn from [0, noise_px].
+joints swapped, an exact new scene in normalized coordinates, whatever K is), optional
+detector-like errors (train/detector_noise.py) and Gaussian pixel noise on the inputs, with a
+per-sample std drawn from [0, noise_px].
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import numpy as np
 
 from generator.skeleton import FLIP_PERMUTATION, flip_left_right
 
+from .detector_noise import DetectorNoiseConfig, detector_noise
 from .metrics import root_align
 from .normalization import pixels_to_normalized
 
@@ -45,6 +47,7 @@ def training_features(
     baseline_mm: float,
     noise_px: float = 0.0,
     mirror: bool = True,
+    detector: DetectorNoiseConfig | None = None,
 ) -> dict[str, np.ndarray]:
     """float32 arrays: `left` (network input), `right_target`, `right_input` (the right view with the
     left view's noise, for the separately trained 3D net), all in normalized image coordinates
@@ -60,11 +63,16 @@ def training_features(
         disp[flip] = disp[flip][:, FLIP_PERMUTATION]  # disparity b/z is unchanged by mirroring
     right = left - disp
     left_in, right_in = left, right
+    if detector is not None:
+        # Normalized coordinates share one scale in x and y (fx = fy), so the detector's errors,
+        # relative to the 2D torso, are drawn here directly; the right input carries the same shift.
+        left_in = detector_noise(left, rng, detector, strength=rng.random(len(left)))
+        right_in = right + (left_in - left)
     if noise_px > 0:
         # The same noise on both views: a right view synthesized from a noisy left view carries
         # the left view's noise (right = left - disparity), so this is what the 3D net will see.
         noise = _pixel_noise(rng, K, left.shape, noise_px)
-        left_in, right_in = left + noise, right + noise
+        left_in, right_in = left_in + noise, right_in + noise
     return {
         "left": left_in.astype(np.float32),
         "right_target": right.astype(np.float32),

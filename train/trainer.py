@@ -140,7 +140,7 @@ def feature_transform(cfg: TrainConfig):
     """The `MixedBatches` transform of a run: pairs rows -> training features (train/targets.py)."""
 
     def transform(rows, rng):
-        return training_features(rows, rng, cfg.baseline_mm, cfg.noise_px, cfg.mirror)
+        return training_features(rows, rng, cfg.baseline_mm, cfg.noise_px, cfg.mirror, cfg.detector_noise)
 
     return transform
 
@@ -162,8 +162,15 @@ def _steps_per_epoch(cfg: TrainConfig, sources) -> int:
     return max(1, math.ceil(sum(rows) / cfg.batch_size))
 
 
-def _lr(cfg: TrainConfig, step: int) -> float:
-    return cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_steps)
+def learning_rate(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of `step` (0-based) in a run of `total_steps`: linear warm-up, then the
+    exponential (Martinez et al.) or cosine schedule."""
+    if step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.lr_schedule == "exponential":
+        return cfg.lr * cfg.lr_decay ** (step // cfg.lr_decay_steps)
+    t = min(1.0, (step - cfg.warmup_steps) / max(1, total_steps - cfg.warmup_steps - 1))
+    return cfg.lr * (cfg.lr_final + (1.0 - cfg.lr_final) * 0.5 * (1.0 + math.cos(math.pi * t)))
 
 
 def _epoch_seed(cfg: TrainConfig, epoch: int, rank: int) -> int:
@@ -266,7 +273,9 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
     else:
         fit_statistics(model, sources, weights, cfg)
     model.to(ctx.device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    optimizer = (torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay) if cfg.weight_decay > 0
+                 else torch.optim.Adam(model.parameters(), lr=cfg.lr))  # fmt: skip
+    total_steps = cfg.epochs * steps_per_epoch
     if optimizer_state is not None:
         optimizer.load_state_dict(optimizer_state)
     train_step: torch.nn.Module = _TrainStep(model)
@@ -296,7 +305,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
             for _ in range(steps_per_epoch):
                 batch = {k: torch.from_numpy(v).to(ctx.device) for k, v in batches.next().items() if k != "source"}
                 for group in optimizer.param_groups:
-                    group["lr"] = _lr(cfg, step)
+                    group["lr"] = learning_rate(cfg, step, total_steps)
                 losses = stage_losses(train_step, model, batch, stage, cfg)
                 optimizer.zero_grad(set_to_none=True)
                 losses["loss"].backward()
@@ -319,7 +328,7 @@ def _train(cfg: TrainConfig, run: RunDir, resume: bool, show_progress: bool, ctx
                 "epoch": epoch + 1,
                 "stage": stage,
                 "step": step,
-                "lr": _lr(cfg, step),
+                "lr": learning_rate(cfg, step, total_steps),
                 "seconds": seconds,
                 "samples_per_s": steps_per_epoch * cfg.batch_size / seconds,
                 **means,
