@@ -212,3 +212,23 @@ def test_train_refuses_an_existing_run_unless_resume_or_overwrite(stereo_run, da
     replaced = CliRunner().invoke(main, [*args, "--overwrite"])
     assert replaced.exit_code == 0, replaced.output
     assert load_checkpoint(run).config.model == "single" and json.loads((run / "metrics.json").read_text())["epochs"] == 1
+
+
+def test_recipe_flags_reach_the_config_and_evaluate_takes_detector_2d(stereo_run, data, tmp_path):
+    out = tmp_path / "run"
+    flags = ["--lr-schedule", "cosine", "--warmup-steps", "3", "--weight-decay", "0.01", "--detector-noise"]
+    result = CliRunner().invoke(main, ["train", "--data", f"{data}/other.npz", "--model", "single", "--epochs", "1", "--out", str(out), *flags, *TINY])
+    assert result.exit_code == 0, result.output
+    cfg = load_checkpoint(out).config
+    assert (cfg.lr_schedule, cfg.warmup_steps, cfg.weight_decay) == ("cosine", 3, 0.01) and cfg.detector_noise is not None
+    lrs = [e["lr"] for e in json.loads((out / "metrics.json").read_text())["history"]]
+    assert lrs[-1] < cfg.lr * 0.05  # cosine decayed to lr x lr_final at the last step
+    off = CliRunner().invoke(main, ["train", "--data", f"{data}/other.npz", "--model", "single", "--epochs", "1", "--out", str(tmp_path / "r2"), "--no-detector-noise", *TINY])
+    assert off.exit_code == 0 and load_checkpoint(tmp_path / "r2").config.detector_noise is None
+    reports = {}
+    for extra in ([], ["--detector-noise"]):
+        path = tmp_path / f"eval{len(extra)}.json"
+        res = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(stereo_run), "--data", f"{data}/test.npz", "--search", "none", "--json", str(path), *extra])
+        assert res.exit_code == 0, res.output
+        reports[len(extra)] = json.loads(path.read_text())
+    assert reports[1]["reprojection_px"] > reports[0]["reprojection_px"] + 1.0  # the detector-like 2D is far from the clean 2D the net fits

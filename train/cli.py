@@ -32,6 +32,10 @@ _path = click.Path(path_type=Path)
 @click.option("--steps-per-epoch", type=int)
 @click.option("--lr", type=float)
 @click.option("--noise-px", type=float, help="Max std of the train-time 2D noise in pixels.")
+@click.option("--detector-noise/--no-detector-noise", default=None, help="Train-time detector-like 2D errors (train/detector_noise.py defaults).")
+@click.option("--lr-schedule", type=click.Choice(["exponential", "cosine"]))
+@click.option("--warmup-steps", type=int)
+@click.option("--weight-decay", type=float, help="Decoupled weight decay (AdamW); 0: Adam.")
 @click.option("--width", type=int, help="Width of the MLPs (1024 in the paper).")
 @click.option("--blocks", type=int, help="Residual blocks per MLP (2 in the paper).")
 @click.option("--dropout", type=float)
@@ -46,7 +50,8 @@ _path = click.Path(path_type=Path)
 @click.option("--ray-address", help="Ray cluster to join (HOST:PORT or auto) with --executor ray. [a local one]")
 @click.option("--gpu", "use_gpu", is_flag=True, help="One GPU per Ray Train worker (NCCL); else CPUs (gloo).")
 @user_errors
-def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, seed, steps_per_epoch, lr, noise_px, width, blocks, dropout, max_norm, val, threads, device, no_progress,
+def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, seed, steps_per_epoch, lr, noise_px, detector_noise, lr_schedule,
+          warmup_steps, weight_decay, width, blocks, dropout, max_norm, val, threads, device, no_progress,
           executor="local", workers=2, ray_address=None, use_gpu=False):
     """Train the stereo label generator (or the single-view baseline); works under torchrun and Ray Train."""
     from generator.config_file import read_config_mapping, set_dotted, validate_config
@@ -66,10 +71,14 @@ def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, 
     overrides = {
         "data": list(data) or None, "model": model, "epochs": epochs, "batch_size": batch_size, "seed": seed,
         "steps_per_epoch": steps_per_epoch, "lr": lr, "noise_px": noise_px, "val": str(val) if val else None,
+        "lr_schedule": lr_schedule, "warmup_steps": warmup_steps, "weight_decay": weight_decay,
         "threads": threads, "device": device,
         "net.width": width, "net.blocks": blocks, "net.dropout": dropout, "net.max_norm": max_norm,
     }  # fmt: skip
-    cfg = validate_config(TrainConfig, set_dotted(values, overrides), str(config_file or "flags"), what="training config")
+    values = set_dotted(values, overrides)
+    if detector_noise is not None:
+        values["detector_noise"] = {} if detector_noise else None  # {}: the model's defaults
+    cfg = validate_config(TrainConfig, values, str(config_file or "flags"), what="training config")
     if executor == "ray":
         from .ray_train import train_on_ray
 
@@ -91,13 +100,14 @@ def train(data, model, epochs, batch_size, out, config_file, resume, overwrite, 
 @click.option("--data", required=True, type=_path, help="A pairs .npz, or a dataset folder from `posebridge generate`.")
 @click.option("--search", type=click.Choice(SEARCH_METHODS), default="fast", show_default=True)
 @click.option("--noise-px", type=float, default=0.0, show_default=True, help="Gaussian noise added to the input 2D.")
+@click.option("--detector-noise", is_flag=True, help="Corrupt the input 2D with detector-like errors first (train/detector_noise.py).")
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--grid-min", type=float, default=2800.0, show_default=True, help="Grid search: nearest root depth (mm).")
 @click.option("--grid-max", type=float, default=7199.0, show_default=True, help="Grid search: farthest root depth (mm).")
 @click.option("--grid-step", type=float, default=1.0, show_default=True)
 @click.option("--json", "json_out", type=_path, help="Write the metrics JSON here.")
 @user_errors
-def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_step, json_out):
+def evaluate(checkpoint, data, search, noise_px, detector_noise, seed, grid_min, grid_max, grid_step, json_out):
     """MPJPE, P-MPJPE, N-MPJPE, PCK3D, AUC, absolute MPJPE and reprojection error, per joint and action."""
     from .data import open_source
     from .evaluate import evaluate_pairs
@@ -106,6 +116,10 @@ def evaluate(checkpoint, data, search, noise_px, seed, grid_min, grid_max, grid_
 
     grid = GridConfig(depth_min_mm=grid_min, depth_max_mm=grid_max, step_mm=grid_step)
     pairs = open_source(data)  # checked before the model is loaded
+    if detector_noise:
+        from .generalization import BenchmarkConfig, with_detector_noise
+
+        pairs = with_detector_noise(pairs, BenchmarkConfig(seed=seed))
     result = evaluate_pairs(Lifter.load(checkpoint), pairs, search=search, noise_px=noise_px, seed=seed, grid=grid)
     console.print(result.markdown(), markup=False, highlight=False)
     if json_out:

@@ -96,6 +96,7 @@ class BenchmarkConfig(BaseModel):
     test_cameras_per_pose: int = Field(4, ge=1)
     test_limit: int | None = Field(None, ge=1)  # test pairs per set (default: all)
     detector: DetectorNoiseConfig = Field(default_factory=DetectorNoiseConfig)
+    prior_weight: float | None = Field(None, ge=0, lt=1)  # the prior's share of each batch (None: the split's)
     threads: int | None = None
 
 
@@ -111,11 +112,12 @@ def bank_of(folders: tuple[str, ...], subjects: tuple[str, ...] = (), exclude: t
 
 def training_data(split: Split, cfg: BenchmarkConfig) -> list[str]:
     """`--data` arguments: the split's folders made on the fly, and the prior."""
-    mocap_weight = (1.0 - split.prior_weight) / len(split.train)
+    prior_weight = split.prior_weight if cfg.prior_weight is None else cfg.prior_weight
+    mocap_weight = (1.0 - prior_weight) / len(split.train)
     exclude = f"?exclude={','.join(split.held_out)}" if split.held_out else ""
     data = [f"synthetic:{'bundled' if f == 'bundled' else MOCAP_DIR / f}{exclude}:{mocap_weight:g}" for f in split.train]
-    if split.prior_weight > 0:
-        data.append(f"synthetic:prior?prior_size={cfg.prior_size}:{split.prior_weight:g}")
+    if prior_weight > 0:
+        data.append(f"synthetic:prior?prior_size={cfg.prior_size}:{prior_weight:g}")
     return data
 
 
@@ -164,16 +166,16 @@ def _dotted(d: dict, prefix: str = "") -> dict:
 
 
 def train_recipe(recipe: Recipe, model: str, split: Split, out: Path, cfg: BenchmarkConfig, show_progress: bool = False) -> Path:
-    """Train (or reuse, when its config matches) one run; returns the run directory."""
-    tc = recipe_config(recipe, model, training_data(split, cfg), cfg)
-    run = out / _slug(recipe.name) / _slug(split.name) / model
-    saved = run / "config.yaml"
-    if (run / "metrics.json").is_file() and saved.is_file():
-        import yaml
+    """Train one run, or reuse a finished run of the same config (runs are named by a hash of
+    their config, so recipes that resolve to the same settings share one); returns its folder."""
+    import hashlib
 
-        if yaml.safe_load(saved.read_text()) == tc.model_dump(mode="json"):
-            return run
-    train_run(tc, run, show_progress=show_progress, overwrite=True)
+    tc = recipe_config(recipe, model, training_data(split, cfg), cfg)
+    digest = hashlib.sha256(json.dumps(tc.model_dump(mode="json", exclude={"threads", "device"}), sort_keys=True).encode()).hexdigest()[:12]
+    run = out / "runs" / _slug(split.name) / f"{model}-{digest}"
+    if not (run / "metrics.json").is_file():
+        train_run(tc, run, show_progress=show_progress, overwrite=True)
+    (run / "recipe.txt").write_text(recipe.name + "\n")
     return run
 
 
