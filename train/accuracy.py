@@ -198,16 +198,25 @@ def run_accuracy(out_dir: str | Path, cfg: AccuracyConfig | None = None, show_pr
     return report
 
 
-def metrics_table(rows: list[dict], label: str = "method") -> str:
-    """A Markdown table of evaluation rows (their 2D noise, their `label` key, the summary metrics)."""
+def _input_2d(row: dict) -> str:
+    """A row's 2D input: `noise` ("clean", "detector") when it has one, else its Gaussian `noise_px`."""
+    if "noise" in row:
+        return {"clean": "clean", "detector": "detector-like"}.get(row["noise"], row["noise"])
+    return "clean" if row["noise_px"] == 0 else f"+{row['noise_px']:g} px noise"
+
+
+def metrics_table(rows: list[dict], label: str = "method", first: str | None = None) -> str:
+    """A Markdown table of evaluation rows: their `first` key when given (e.g. the test set), their
+    2D input (`noise` or `noise_px`), their `label` key and the summary metrics."""
+    lead = f"{first} | " if first else ""
     lines = [
-        f"| 2D input | {label} | MPJPE (mm) | P-MPJPE (mm) | N-MPJPE (mm) | PCK3D@150 | AUC | abs MPJPE (mm) | reprojection (px) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        f"| {lead}2D input | {label} | MPJPE (mm) | P-MPJPE (mm) | N-MPJPE (mm) | PCK3D@150 | AUC | abs MPJPE (mm) | reprojection (px) |",
+        "|" + " --- |" * (3 if first else 2) + " ---: |" * 7,
     ]
     for r in rows:
-        noise = "clean" if r["noise_px"] == 0 else f"+{r['noise_px']:g} px noise"
+        lead = f"{r[first]} | " if first else ""
         lines.append(
-            f"| {noise} | {r[label]} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | {r['n_mpjpe_mm']:.1f} | "
+            f"| {lead}{_input_2d(r)} | {r[label]} | {r['mpjpe_mm']:.1f} | {r['p_mpjpe_mm']:.1f} | {r['n_mpjpe_mm']:.1f} | "
             f"{r['pck3d_150']:.3f} | {r['auc']:.3f} | {r['abs_mpjpe_mm']:.0f} | {r['reprojection_px']:.2g} |"
         )
     return "\n".join(lines)
