@@ -175,7 +175,10 @@ class Supervisor:
             self._drain()
             ids = slot.frame_ids if self.queue is None else self.queue.leased(slot.handle.player_id)
             unfinished = ids[~self.store.received[ids]]
-            if len(unfinished) == 0:
+            # A player that failed before leasing anything (a bad config) holds no frames, but the
+            # queue still does: it is restarted like any failed player (and fails the run after
+            # max_restarts), never counted as done while frames remain.
+            if len(unfinished) == 0 and (code == 0 or self.queue is None or self.store.received.all()):
                 slot.done = True
                 slot.handle = None
                 continue

@@ -221,3 +221,15 @@ def test_generate_with_curve_authenticates_its_own_players(tmp_path):
     assert m.complete and m.runs[-1].auth_failures == 0
     # The local players' ephemeral key was authorized next to the user's keys, for this run only.
     assert sorted(p.name for p in (out / ".run" / "curve" / "authorized").iterdir()) == ["local-player.key", "remote.key"]
+
+
+@pytest.mark.timeout(180)
+def test_players_that_cannot_start_fail_the_run_with_their_reason(tmp_path):
+    """A player config that every player rejects (a subject the pose source lacks) ends the run
+    with an error naming the reason after the restarts, instead of waiting for frames forever."""
+    walks = ROOT / "generator" / "data" / "mocap" / "cmu_walks"
+    cfg = tmp_path / "run.yaml"
+    cfg.write_text(f"max_restarts: 1\nplayer:\n  pose_source: {walks}\n  pose_exclude_subjects: [cmu_05]\n")
+    result = CliRunner().invoke(cli_main, ["generate", *ARGS, "--config", str(cfg), "--out", str(tmp_path / "ds")])
+    assert result.exit_code == 1, result.output
+    assert "failed 2 times" in result.output and "cmu_05" in result.output
