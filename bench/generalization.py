@@ -54,6 +54,8 @@ LEVERS = [
     _on_previous("batch 256, dropout 0.25", batch_size=256, net=_net(dropout=0.25)),
     _on_previous("batch 256, dropout 0.1", batch_size=256, net=_net(dropout=0.1)),
     _on_previous("batch 256, cosine, dropout 0.1", batch_size=256, lr_schedule="cosine", warmup_steps=100, net=_net(dropout=0.1)),
+    _on_previous("batch 256, dropout 0.25, detector noise", batch_size=256, net=_net(dropout=0.25), detector_noise=DetectorNoiseConfig().model_dump()),
+    _on_previous("batch 256, dropout 0.25, 4 of 5 epochs end to end", batch_size=256, net=_net(dropout=0.25), end_to_end_epochs=4),
 ]  # fmt: skip
 
 

@@ -93,7 +93,7 @@ def test_resume_continues_bit_for_bit_and_runs_are_not_overwritten(tiny_run, tmp
     assert metrics["epochs"] == 2 and metrics["steps"] == 6 and metrics["samples_seen"] == 48
     assert (run.path / "loss_curves.png").read_bytes()[:4] == b"\x89PNG" and (run.path / "config.yaml").is_file()
     half = train_image_run(cfg.model_copy(update={"epochs": 1}), tmp_path / "half", show_progress=False)
-    with pytest.raises(ValueError, match="already holds a run"):
+    with pytest.raises(ValueError, match="already exists and is not empty; pass --resume"):
         train_image_run(cfg, half.path, show_progress=False)
     train_image_run(cfg, half.path, resume=True, show_progress=False)
     a, b = ImagePoseEstimator.load(run.path).model.state_dict(), ImagePoseEstimator.load(half.path).model.state_dict()

@@ -77,10 +77,6 @@ class DemoPairs:
     prior_weight: float  # the prior's share of the pairs (the split's)
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
-
-
 def make_demo_pairs(out_dir: Path, split_name: str, pairs_per_source: int, seed: int, test_cameras_per_pose: int) -> DemoPairs:
     """Write a cross-source split's training pairs (each training folder without the held-out
     people, and the prior; `pairs_per_source` each) and its test sets into `out_dir`."""
@@ -89,7 +85,7 @@ def make_demo_pairs(out_dir: Path, split_name: str, pairs_per_source: int, seed:
     from generator.poses import load_pose_source
 
     from .accuracy import HELD_OUT_SUBJECTS
-    from .generalization import SPLITS, BenchmarkConfig, bank_of, test_sets
+    from .generalization import SPLITS, BenchmarkConfig, bank_of, slug, test_sets
 
     split = SPLITS[split_name]
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -100,13 +96,13 @@ def make_demo_pairs(out_dir: Path, split_name: str, pairs_per_source: int, seed:
         excluded |= {c.subject for c in bank.clips} & set(held_out)
         bank = bank_of((folder,), exclude=held_out)
         name = folder.removeprefix("cmu_")
-        train[name] = save_pairs(out_dir / f"train_{_slug(name)}.npz", generate_pairs(bank, pairs_per_source, seed=seed + 1 + i))
+        train[name] = save_pairs(out_dir / f"train_{slug(name)}.npz", generate_pairs(bank, pairs_per_source, seed=seed + 1 + i))
         subjects |= {c.subject for c in bank.clips}
     if split.prior_weight > 0:
         prior = load_pose_source("prior", seed=seed, prior_size=BenchmarkConfig().prior_size)
         train["prior"] = save_pairs(out_dir / "train_prior.npz", generate_pairs(prior, pairs_per_source, seed=seed + 1 + len(split.train)))
     tests = test_sets(split, BenchmarkConfig(seed=seed, test_cameras_per_pose=test_cameras_per_pose))
-    files = {name: save_pairs(out_dir / f"test_{_slug(name)}.npz", pairs) for name, pairs in tests.items()}
+    files = {name: save_pairs(out_dir / f"test_{slug(name)}.npz", pairs) for name, pairs in tests.items()}
     return DemoPairs(train, files, sorted(subjects), list(held_out), sorted(excluded), split.prior_weight)
 
 

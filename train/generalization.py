@@ -172,15 +172,16 @@ def train_recipe(recipe: Recipe, model: str, split: Split, out: Path, cfg: Bench
 
     tc = recipe_config(recipe, model, training_data(split, cfg), cfg)
     digest = hashlib.sha256(json.dumps(tc.model_dump(mode="json", exclude={"threads", "device"}), sort_keys=True).encode()).hexdigest()[:12]
-    run = out / "runs" / _slug(split.name) / f"{model}-{digest}"
+    run = out / "runs" / slug(split.name) / f"{model}-{digest}"
     if not (run / "metrics.json").is_file():
         train_run(tc, run, show_progress=show_progress, overwrite=True)
     (run / "recipe.txt").write_text(recipe.name + "\n")
     return run
 
 
-def _slug(name: str) -> str:
-    return "".join(c if c.isalnum() else "_" for c in name).strip("_")
+def slug(name: str) -> str:
+    """A file-name-safe form of a split or test-set name."""
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
 def evaluate_run(run: Path, tests: dict[str, Pairs], cfg: BenchmarkConfig, searches: tuple[str, ...]) -> list[dict]:

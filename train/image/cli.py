@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from generator.cli_support import user_errors
+from generator.cli_support import overwrite_option, user_errors
 
 from ..cli import _path, console
 
@@ -19,7 +19,7 @@ from ..cli import _path, console
 @click.option("--config", "config", help="A preset (cpu-small, gpu-full) or a YAML file (`preset:` + overrides). [cpu-small]")
 @click.option("--out", required=True, type=_path, help="The run directory.")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
-@click.option("--overwrite", is_flag=True, help="Replace the run in --out.")
+@overwrite_option("image training run")
 @click.option("--epochs", type=int)
 @click.option("--steps-per-epoch", type=int)
 @click.option("--batch-size", type=int)

@@ -18,12 +18,13 @@ import numpy as np
 import torch
 import yaml
 
+from generator.outputs import claim_output, clear_folder
 from generator.store import atomic_write
 
 from ..checkpoint import CHECKPOINT_NAME
 from ..data import DataSpec
 from ..figures import plot_loss_curves
-from ..trainer import RunDir, _progress
+from ..trainer import RUN_FILES, RunDir, _progress
 from .checkpoint import ImageCheckpoint, load_image_checkpoint, save_image_checkpoint
 from .augment import apply_colour
 from .config import ImageTrainConfig
@@ -35,25 +36,17 @@ from .sources import describe_sources, open_image_source
 
 log = logging.getLogger(__name__)
 
-RUN_FILES = (CHECKPOINT_NAME, "config.yaml", "metrics.json", "loss_curves.png")
 # Keys that must not change when a run is resumed (they define the model or its data stream).
 _FIXED_ON_RESUME = ("net", "data", "seed", "batch_size", "augment", "loss", "steps_per_epoch", "min_joints")
 
 
-def check_run_dir(out: Path, resume: bool, overwrite: bool) -> None:
-    """Refuse to write over an existing run unless asked: --resume continues it, --overwrite
-    replaces its run files (nothing else in the folder is touched)."""
-    if resume and overwrite:
-        raise ValueError("give --resume or --overwrite, not both")
-    existing = [name for name in RUN_FILES if (out / name).exists()]
-    if resume:
-        if not (out / CHECKPOINT_NAME).is_file():
-            raise FileNotFoundError(f"{out}: no {CHECKPOINT_NAME} to resume")
-        return
-    if existing and not overwrite:
-        raise ValueError(f"{out} already holds a run ({', '.join(existing)}); pass --resume to continue it or --overwrite to replace it")
-    for name in existing:
-        (out / name).unlink()
+def check_run_dir(out: Path, resume: bool, overwrite: bool, inputs: list[str] = ()) -> None:
+    """The output rule (generator/outputs.py) for an image run: --resume continues it, --overwrite
+    replaces its run files, and a folder holding anything else is refused."""
+    if claim_output(out, what="image training run", resume=resume, overwrite=overwrite, owned=RUN_FILES, inputs=inputs) == "overwrite":
+        clear_folder(out, RUN_FILES)
+    if resume and not (out / CHECKPOINT_NAME).is_file():
+        raise FileNotFoundError(f"{out}: no {CHECKPOINT_NAME} to resume")
 
 
 def lr_at(cfg: ImageTrainConfig, step: int) -> float:
@@ -97,7 +90,7 @@ def build_model(cfg: ImageTrainConfig, device: torch.device, seeded: bool = True
 def train_image_run(cfg: ImageTrainConfig, out: str | Path, resume: bool = False, overwrite: bool = False, show_progress: bool = True) -> RunDir:
     """Train the image network into the run directory `out`; returns it."""
     run = RunDir(Path(out))
-    check_run_dir(run.path, resume, overwrite)
+    check_run_dir(run.path, resume, overwrite, [DataSpec.parse(d).path for d in cfg.data])
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = resolve_device(cfg.device)
