@@ -39,7 +39,8 @@ def _net(width: int = 1024, dropout: float = 0.5, blocks: int = 2) -> dict:
     return {"width": width, "blocks": blocks, "dropout": dropout}
 
 
-# Each lever on top of the one before it (greedy), so the last is the candidate default.
+# The levers measured (docs/benchmarks.md, Generalization): a first round, each on top of the one
+# before it, then a second from what the first showed. The winner became TrainConfig's defaults.
 LEVERS = [
     _on_previous("previous default (batch 1024)"),
     _on_previous("batch 256", batch_size=256),

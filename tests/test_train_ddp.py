@@ -15,7 +15,7 @@ from train.checkpoint import load_checkpoint
 from train.config import TrainConfig
 from train.data import DataSpec, MixedBatches, open_source
 from train.models import build_model
-from train.trainer import _TrainStep, _lr, feature_transform, fit_statistics, stage_losses
+from train.trainer import _TrainStep, feature_transform, fit_statistics, learning_rate, stage_losses
 
 from train_support import ddp_rank, free_port, make_pairs
 
@@ -46,7 +46,7 @@ def _one_process_on_the_global_batches(cfg: TrainConfig) -> dict[str, torch.Tens
             assert not np.array_equal(local[0]["pose"], local[1]["pose"])  # the ranks train on different rows
             batch = {k: torch.from_numpy(np.concatenate([b[k] for b in local])) for k in local[0] if k != "source"}
             for group in optimizer.param_groups:
-                group["lr"] = _lr(cfg, step)
+                group["lr"] = learning_rate(cfg, step, cfg.epochs * cfg.steps_per_epoch)
             losses = stage_losses(forward, model, batch, stage, cfg)
             optimizer.zero_grad(set_to_none=True)
             losses["loss"].backward()
