@@ -112,19 +112,23 @@ def test_a_killed_actor_is_replaced_and_an_interrupted_run_resumes_with_exact_co
     out = tmp_path / "stopped"
 
     def interrupt_after_two_shards(state) -> None:
-        collector = next(iter(state["collectors"].values()))
-        main = threading.main_thread()
+        """Stop handing out work once 32 frames are out, wait for the first two shards to commit,
+        then interrupt. The leases are taken in the driver's main thread, so the interrupt lands
+        there, before the run can finish, however fast the players are."""
+        queue, collector = state["queue"], next(iter(state["collectors"].values()))
+        take, handed = queue.take, [0]
 
-        def watch() -> None:
-            while ray.get(collector.status.remote())["committed_new"] < 32:
-                time.sleep(0.01)
-            import _thread
+        def gated_take(node):
+            if handed[0] >= 32:
+                deadline = time.monotonic() + 60
+                while ray.get(collector.status.remote())["committed_new"] < 32 and time.monotonic() < deadline:
+                    time.sleep(0.01)
+                raise KeyboardInterrupt
+            unit = take(node)
+            handed[0] += 0 if unit is None else len(unit)
+            return unit
 
-            _thread.interrupt_main()
-
-        threading.Thread(target=watch, daemon=True).start()
-
-        assert main is threading.current_thread()
+        queue.take = gated_take
 
     first = run_generate_ray(config, out, on_start=interrupt_after_two_shards)
     assert not first.complete and 32 <= first.frames_stored < 96 and first.frames_stored % 16 == 0
