@@ -28,10 +28,11 @@ def read_config_mapping(path: str | Path) -> dict:
     return data
 
 
-def set_dotted(data: dict, overrides: dict) -> dict:
-    """`data` with `overrides` ({"player.scene.image_size": v}) written in; None values are skipped."""
+def set_dotted(data: dict, overrides: dict, skip_none: bool = True) -> dict:
+    """`data` with `overrides` ({"player.scene.image_size": v}) written in; None values are skipped
+    (an unset flag) unless `skip_none` is False (None is then a value: an optional part switched off)."""
     for dotted, value in overrides.items():
-        if value is None:
+        if value is None and skip_none:
             continue
         node = data
         *parents, leaf = dotted.split(".")

@@ -25,6 +25,8 @@ import re
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from .config_file import set_dotted
+
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _DEFAULT_OPTIONS: dict[str, dict[str, Any]] = {}  # protocol -> fsspec storage options
 
@@ -63,11 +65,7 @@ def parse_storage_options(items) -> dict[str, Any]:
                 value = int(text) if text.lstrip("-").isdigit() else value
             except ValueError:
                 pass
-        *parents, leaf = key.split(".")
-        node = out
-        for part in parents:
-            node = node.setdefault(part, {})
-        node[leaf] = value
+        set_dotted(out, {key: value})
     return out
 
 

@@ -452,12 +452,7 @@ class DatasetStore:
             manifest = cls._load_or_create_manifest(folder, config, frames, shard_size)
             _remove_interrupted_commits(folder, manifest)
             scan = scan_dataset(folder, manifest=manifest, walk_tars=True, keep=())
-            if scan.misfit:
-                raise StoreError(scan.misfit)
-            quarantined = _quarantine(folder, scan)
-            manifest.shards = [c.record() for c in scan.sound]
-            manifest.frames_stored = scan.frames_stored
-            manifest.complete = scan.complete
+            quarantined = _adopt_scan(folder, manifest, scan)
             for run in manifest.runs:
                 if run.status == "running":
                     run.status = "interrupted"
@@ -477,12 +472,7 @@ class DatasetStore:
             _clear_object_dataset(storage)
         manifest = cls._load_or_create_manifest(storage, config, frames, shard_size)
         scan = scan_dataset(storage, manifest=manifest, keep=())
-        if scan.misfit:
-            raise StoreError(scan.misfit)
-        quarantined = _quarantine(storage, scan)
-        manifest.shards = [c.record() for c in scan.sound]
-        manifest.frames_stored = scan.frames_stored
-        manifest.complete = scan.complete
+        quarantined = _adopt_scan(storage, manifest, scan)
         store = cls(storage.url, manifest, scan.committed.copy(), None, run_id, storage)
         store.run.quarantined = quarantined
         return store
@@ -754,6 +744,18 @@ def _remove_interrupted_commits(folder: Path, manifest: Manifest) -> None:
         if _SHARD_RE.match(p.name) and not p.with_suffix(".tar").exists() and p.stem not in listed:
             log.info("removing %s: its shard's commit was interrupted", p.name)
             p.unlink()
+
+
+def _adopt_scan(folder: Path | Storage, manifest: Manifest, scan: "DatasetScan") -> list[str]:
+    """Make `manifest` list what the scan found sound (damaged shards moved aside first); a
+    dataset that does not fit the manifest is refused. Returns what was quarantined."""
+    if scan.misfit:
+        raise StoreError(scan.misfit)
+    quarantined = _quarantine(folder, scan)
+    manifest.shards = [c.record() for c in scan.sound]
+    manifest.frames_stored = scan.frames_stored
+    manifest.complete = scan.complete
+    return quarantined
 
 
 def _quarantine(folder: Path | Storage, scan: "DatasetScan") -> list[str]:

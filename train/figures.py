@@ -30,6 +30,24 @@ def _save(fig, out: str | Path) -> Path:
     return out
 
 
+def draw_pose_3d(ax, rel: np.ndarray, title: str) -> None:
+    """A root-relative pose (17, 3) mm in the camera frame on a 3D axis, seen from beside the camera."""
+    # Plot axes: camera x (right), z (depth, away from the camera), -y (up).
+    p = np.stack([rel[:, 0], rel[:, 2], -rel[:, 1]], axis=1)
+    for child, parent in BONES:
+        ax.plot(*p[[child, parent]].T, color=_bone_colour(child), lw=2)
+    r = max(float(np.abs(p).max()), 400.0)
+    ax.set_xlim(-r, r)
+    ax.set_ylim(-r, r)
+    ax.set_zlim(-r, r)
+    ax.set_box_aspect((1, 1, 1))
+    ax.view_init(elev=12, azim=-60)
+    ax.set_xticklabels([])
+    ax.set_yticklabels([])
+    ax.set_zticklabels([])
+    ax.set_title(title, fontsize=7)
+
+
 _LIFTER_SERIES = (("loss", "total"), ("loss_3d", "3D"), ("loss_view", "right view"))
 
 
@@ -134,21 +152,7 @@ def render_lifted_figure(labelled_json: str | Path | dict, image_dir: str | Path
         ax.axis("off")
 
         ax3 = fig.add_subplot(rows, 2 * cols, 2 * i + 2, projection="3d")
-        rel = joints - joints[:1]
-        # Plot axes: camera x (right), z (depth, away from the camera), -y (up).
-        p = np.stack([rel[:, 0], rel[:, 2], -rel[:, 1]], axis=1)
-        for child, parent in BONES:
-            ax3.plot(*p[[child, parent]].T, color=_bone_colour(child), lw=2)
-        r = max(np.abs(p).max(), 400.0)
-        ax3.set_xlim(-r, r)
-        ax3.set_ylim(-r, r)
-        ax3.set_zlim(-r, r)
-        ax3.set_box_aspect((1, 1, 1))
-        ax3.view_init(elev=12, azim=-60)
-        ax3.set_xticklabels([])
-        ax3.set_yticklabels([])
-        ax3.set_zticklabels([])
-        ax3.set_title(f"3D, root at {joints[0, 2] / 1000:.1f} m", fontsize=7)
+        draw_pose_3d(ax3, joints - joints[:1], f"3D, root at {joints[0, 2] / 1000:.1f} m")
     fig.suptitle("lifted real photos: 2D keypoints (yellow; pink rings = imputed) and the 3D pose placed by the "
                  "geometric search; blue = left side, red = right side", fontsize=8)
     fig.tight_layout()

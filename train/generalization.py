@@ -22,6 +22,7 @@ set of TrainConfig overrides; every run has the same sample budget and seed, so 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import logging
 import time
@@ -30,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from generator.config_file import set_dotted
 from generator.mocap import DATA_DIR as MOCAP_DIR
 from generator.pairs import PairAugmentConfig, PairsConfig, generate_pairs
 from generator.pairs_io import Pairs
@@ -143,12 +145,7 @@ def with_detector_noise(pairs: Pairs, cfg: BenchmarkConfig) -> Pairs:
 def recipe_config(recipe: Recipe, model: str, data: list[str], cfg: BenchmarkConfig) -> TrainConfig:
     """The TrainConfig of one run: the recipe on today's defaults, at the benchmark's budget."""
     values = TrainConfig(data=data, model=model, seed=cfg.seed, threads=cfg.threads).model_dump(mode="json")
-    for key, value in _dotted(recipe.overrides).items():  # None is a value here (e.g. detector_noise off)
-        *parents, leaf = key.split(".")
-        node = values
-        for p in parents:
-            node = node[p]
-        node[leaf] = value
+    set_dotted(values, _dotted(recipe.overrides), skip_none=False)  # None is a value here (detector_noise off)
     values["epochs"] = cfg.epochs
     values["steps_per_epoch"] = max(1, round(cfg.samples / values["batch_size"] / cfg.epochs))
     if values.get("end_to_end_epochs") is not None:
@@ -169,8 +166,6 @@ def _dotted(d: dict, prefix: str = "") -> dict:
 def train_recipe(recipe: Recipe, model: str, split: Split, out: Path, cfg: BenchmarkConfig, show_progress: bool = False) -> Path:
     """Train one run, or reuse a finished run of the same config (runs are named by a hash of
     their config, so recipes that resolve to the same settings share one); returns its folder."""
-    import hashlib
-
     tc = recipe_config(recipe, model, training_data(split, cfg), cfg)
     digest = hashlib.sha256(json.dumps(tc.model_dump(mode="json", exclude={"threads", "device"}), sort_keys=True).encode()).hexdigest()[:12]
     run = out / "runs" / slug(split.name) / f"{model}-{digest}"
@@ -185,15 +180,20 @@ def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
 
 
-def evaluate_run(run: Path, tests: dict[str, Pairs], cfg: BenchmarkConfig, searches: tuple[str, ...]) -> list[dict]:
-    """MPJPE / P-MPJPE of one run on every test set, clean and with detector-like 2D."""
+def evaluation_inputs(tests: dict[str, Pairs], cfg: BenchmarkConfig) -> dict[tuple[str, str], Pairs]:
+    """Every test set as (name, "clean") and with detector-like 2D as (name, "detector"): made
+    once per split and shared by every run evaluated on it."""
+    return {key: pairs for name, clean in tests.items() for key, pairs in (((name, "clean"), clean), ((name, "detector"), with_detector_noise(clean, cfg)))}
+
+
+def evaluate_run(run: Path, inputs: dict[tuple[str, str], Pairs], cfg: BenchmarkConfig, searches: tuple[str, ...]) -> list[dict]:
+    """MPJPE / P-MPJPE of one run on every test input (`evaluation_inputs`)."""
     lifter = Lifter.load(run)
     rows = []
-    for name, pairs in tests.items():
-        for noise, data in (("clean", pairs), ("detector", with_detector_noise(pairs, cfg))):
-            for search in searches:
-                s = evaluate_pairs(lifter, data, search=search, seed=cfg.seed, progress=False).summary
-                rows.append({"test": name, "noise": noise, "search": search, "mpjpe_mm": s["mpjpe_mm"], "p_mpjpe_mm": s["p_mpjpe_mm"], "n": s["n"]})
+    for (name, noise), data in inputs.items():
+        for search in searches:
+            s = evaluate_pairs(lifter, data, search=search, seed=cfg.seed, progress=False).summary
+            rows.append({"test": name, "noise": noise, "search": search, "mpjpe_mm": s["mpjpe_mm"], "p_mpjpe_mm": s["p_mpjpe_mm"], "n": s["n"]})
     return rows
 
 
@@ -258,13 +258,13 @@ def run_benchmark(
     rows = []
     for split_name in splits:
         split = SPLITS[split_name]
-        tests = test_sets(split, cfg)
+        inputs = evaluation_inputs(test_sets(split, cfg), cfg)
         for recipe in recipes:
             for model in models:
                 t0 = time.perf_counter()
                 run = train_recipe(recipe, model, split, out, cfg, show_progress)
                 seconds = json.loads((run / "metrics.json").read_text())["train_seconds"]
-                for r in evaluate_run(run, tests, cfg, searches):
+                for r in evaluate_run(run, inputs, cfg, searches):
                     rows.append({"recipe": recipe.name, "model": model, "split": split.name, **r})
                 if aistpp is not None and split_name == (splits[-1] if "held-out people" not in splits else "held-out people"):
                     mv = aistpp_consistency(run, aistpp)

@@ -19,7 +19,7 @@ from generator.skeleton import NUM_JOINTS
 
 from ..label import parse_coco, read_coco, reliability
 from .joints import COCO_IMAGE_TO_H36M, lacking, map_to_h36m
-from .records import PhotoSource, PoseRecords, keypoint_boxes
+from .records import PhotoSource, PoseRecords, checked_array, keypoint_boxes
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +29,7 @@ def _array(value, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
         a = np.asarray(value, dtype=np.float64)
     except (TypeError, ValueError):
         raise ValueError(f"{where}: {key!r} is not a numeric array") from None
-    if a.shape != shape:
-        raise ValueError(f"{where}: {key!r} has shape {a.shape}, expected {shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{where}: {key!r} holds NaN or infinity")
-    return a
+    return checked_array(a, shape, where, key)
 
 
 class CocoSource(PhotoSource):

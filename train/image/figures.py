@@ -8,24 +8,7 @@ import numpy as np
 
 from generator.skeleton import BONES
 
-from ..figures import _bone_colour, _save, plt
-
-
-def _draw_3d(ax, rel: np.ndarray, title: str) -> None:
-    # Plot axes: camera x (right), z (depth, away from the camera), -y (up).
-    p = np.stack([rel[:, 0], rel[:, 2], -rel[:, 1]], axis=1)
-    for child, parent in BONES:
-        ax.plot(*p[[child, parent]].T, color=_bone_colour(child), lw=2)
-    r = max(float(np.abs(p).max()), 400.0)
-    ax.set_xlim(-r, r)
-    ax.set_ylim(-r, r)
-    ax.set_zlim(-r, r)
-    ax.set_box_aspect((1, 1, 1))
-    ax.view_init(elev=12, azim=-60)
-    ax.set_xticklabels([])
-    ax.set_yticklabels([])
-    ax.set_zticklabels([])
-    ax.set_title(title, fontsize=7)
+from ..figures import _bone_colour, _save, draw_pose_3d, plt
 
 
 def render_prediction_figure(image, people: list, out: str | Path, title: str | None = None) -> Path:
@@ -53,6 +36,6 @@ def render_prediction_figure(image, people: list, out: str | Path, title: str | 
     ax.set_title(title or (Path(image).name if isinstance(image, (str, Path)) else "prediction"), fontsize=8)
     for k, p in enumerate(people):
         depth = "" if p.joints_3d_camera is None else f", root at {p.joints_3d_camera[0, 2] / 1000:.1f} m"
-        _draw_3d(fig.add_subplot(grid[0, 1 + k], projection="3d"), p.joints_3d_relative, f"person {k + 1}: 3D{depth}")
+        draw_pose_3d(fig.add_subplot(grid[0, 1 + k], projection="3d"), p.joints_3d_relative, f"person {k + 1}: 3D{depth}")
     fig.tight_layout()
     return _save(fig, out)

@@ -17,7 +17,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 
 from .joints import MPII_JOINT_NAMES, MPII_TO_H36M, lacking, map_to_h36m
-from .records import PhotoSource, PoseRecords, keypoint_boxes
+from .records import PhotoSource, PoseRecords, checked_array, keypoint_boxes
 
 MATLAB_TO_PIXELS = -0.5
 N_MPII = len(MPII_JOINT_NAMES)
@@ -39,11 +39,7 @@ def _numbers(value, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
         a = np.asarray(value, dtype=np.float64)
     except ValueError:
         raise ValueError(f"{where}: {key!r} is a ragged list") from None
-    if a.shape != shape:
-        raise ValueError(f"{where}: {key!r} has shape {a.shape}, expected {shape}")
-    if not np.all(np.isfinite(a)):
-        raise ValueError(f"{where}: {key!r} holds NaN or infinity")
-    return a
+    return checked_array(a, shape, where, key)
 
 
 def parse_mpii(entries: object, source: str) -> tuple[list[str], np.ndarray, np.ndarray]:

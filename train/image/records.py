@@ -69,6 +69,15 @@ class PoseRecords:
         )
 
 
+def checked_array(a: np.ndarray, shape: tuple[int, ...], where: str, key: str) -> np.ndarray:
+    """`a` if it has `shape` and only finite values; else a one-line error naming `where` and `key`."""
+    if a.shape != shape:
+        raise ValueError(f"{where}: {key!r} has shape {a.shape}, expected {shape}")
+    if not np.all(np.isfinite(a)):
+        raise ValueError(f"{where}: {key!r} holds NaN or infinity")
+    return a
+
+
 def keypoint_boxes(points: np.ndarray, valid: np.ndarray) -> np.ndarray:
     """(N, 4) boxes [x0, y0, x1, y1] around the valid points (N, K, 2) of each person, at least MIN_BOX_PX wide."""
     valid = np.asarray(valid, bool)
